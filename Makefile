@@ -1,0 +1,43 @@
+# VIVECaption Studio — the two commands a newcomer needs:
+#   make demo   set up, migrate, seed, start web + workers, print where to look
+#   make test   install the test tools and run lint, the import contract and the test suite
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+export DJANGO_SETTINGS_MODULE ?= vivecaption_site.settings.dev
+
+.PHONY: demo test venv venv-dev lint stop status migrate clean-var
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+venv-dev: $(VENV)/.installed-dev
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+demo: venv migrate
+	$(PY) manage.py seed_demo
+	bin/demo start
+
+stop:
+	bin/demo stop
+
+status:
+	bin/demo status
+
+lint: venv-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: venv-dev lint
+	DJANGO_SETTINGS_MODULE=vivecaption_site.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)

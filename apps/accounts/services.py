@@ -1,0 +1,22 @@
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+
+from apps.core.errors import ApplicationError
+from apps.core.permissions import Role
+
+
+@transaction.atomic
+def user_create(*, username: str, password: str, role: Role, email: str = "") -> User:
+    if User.objects.filter(username__iexact=username).exists():
+        raise ApplicationError(f"A user named {username!r} already exists.", field="username")
+    user = User.objects.create_user(username=username, password=password, email=email)
+    user_set_role(user=user, role=role)
+    return user
+
+
+@transaction.atomic
+def user_set_role(*, user: User, role: Role) -> User:
+    """Give the user exactly one role group."""
+    user.groups.remove(*Group.objects.filter(name__in=Role.values))
+    user.groups.add(Group.objects.get(name=role.value))
+    return user

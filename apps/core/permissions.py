@@ -1,0 +1,71 @@
+"""Who may do what: one table, used by pages and API alike.
+
+A user's role is the group they belong to (created by a data migration); project-scoped actions
+also need membership of the project. Non-members get 404 (the project does not exist for them),
+members without the role get 403.
+"""
+
+from enum import StrEnum
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ANNOTATOR = "annotator", "Annotator"
+    LEAD = "lead", "Lead"
+    REVIEWER = "reviewer", "Reviewer"
+
+
+class Action(StrEnum):
+    VIEW_PROJECT = "view_project"
+    CREATE_PROJECT = "create_project"
+    EDIT_PROJECT = "edit_project"
+    MANAGE_MEMBERS = "manage_members"
+    EDIT_ROSTER = "edit_roster"
+    VIEW_JOBS = "view_jobs"
+    LAUNCH_JOB = "launch_job"
+    CANCEL_JOB = "cancel_job"
+
+
+EVERYONE = frozenset(Role)
+LEADS = frozenset({Role.LEAD})
+
+POLICY: dict[Action, frozenset[Role]] = {
+    Action.VIEW_PROJECT: EVERYONE,
+    Action.CREATE_PROJECT: LEADS,
+    Action.EDIT_PROJECT: LEADS,
+    Action.MANAGE_MEMBERS: LEADS,
+    Action.EDIT_ROSTER: LEADS,
+    Action.VIEW_JOBS: EVERYONE,
+    Action.LAUNCH_JOB: LEADS,
+    Action.CANCEL_JOB: LEADS,
+}
+
+
+def user_role(user: User | AnonymousUser) -> Role | None:
+    """The user's role; superusers act as leads. A user in several role groups gets the strongest."""
+    if not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        return Role.LEAD
+    names = {group.name for group in user.groups.all()}
+    for role in (Role.LEAD, Role.REVIEWER, Role.ANNOTATOR):
+        if role.value in names:
+            return role
+    return None
+
+
+def can(user: User | AnonymousUser, action: Action) -> bool:
+    role = user_role(user)
+    return role is not None and role in POLICY[action]
+
+
+def authorize(user: User | AnonymousUser, action: Action) -> None:
+    """Raise PermissionDenied (403) unless the user's role allows the action.
+
+    Membership is checked separately by the selectors that load the project (404 for outsiders).
+    """
+    if not can(user, action):
+        raise PermissionDenied(f"Your role may not {action.value.replace('_', ' ')}.")

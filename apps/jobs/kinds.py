@@ -1,0 +1,68 @@
+"""The registry of job kinds: what runs a kind, on which queue, with which parameters.
+
+Each app registers its kinds with `@job_kind(...)` in its `handlers.py`; dispatch, the dashboard
+and the API read this registry instead of branching on names.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from apps.jobs.models import Job
+    from apps.jobs.runner import JobContext
+
+JobHandler = Callable[["Job", "JobContext"], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    label: str
+    queue: str
+    handler: JobHandler
+    clean_params: Callable[[dict[str, Any]], dict[str, Any]] = field(default=lambda params: dict(params))
+    soft_time_limit: int | None = None
+    time_limit: int | None = None
+
+
+JOB_KINDS: dict[str, JobKind] = {}
+
+
+def job_kind(
+    *,
+    name: str,
+    label: str,
+    queue: str,
+    clean_params: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    soft_time_limit: int | None = None,
+    time_limit: int | None = None,
+) -> Callable[[JobHandler], JobHandler]:
+    if queue not in ("cpu", "gpu"):
+        raise ValueError(f"Unknown queue {queue!r} for job kind {name!r}.")
+
+    def register(handler: JobHandler) -> JobHandler:
+        if name in JOB_KINDS:
+            raise ValueError(f"Job kind {name!r} is registered twice.")
+        JOB_KINDS[name] = JobKind(
+            name=name,
+            label=label,
+            queue=queue,
+            handler=handler,
+            clean_params=clean_params or (lambda params: dict(params)),
+            soft_time_limit=soft_time_limit,
+            time_limit=time_limit,
+        )
+        return handler
+
+    return register
+
+
+def job_kind_get(name: str) -> JobKind:
+    from apps.core.errors import ApplicationError
+
+    try:
+        return JOB_KINDS[name]
+    except KeyError:
+        known = ", ".join(sorted(JOB_KINDS))
+        raise ApplicationError(f"Unknown job kind {name!r}; known kinds: {known}.", field="kind") from None

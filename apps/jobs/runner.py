@@ -1,0 +1,116 @@
+"""Runs one job inside a Celery worker: claim, heartbeat, call the kind's handler, finish.
+
+Handlers receive a JobContext; calling `ctx.progress(...)` reports progress and is also the
+cooperative cancel point (it raises JobCancelled once a lead asked to cancel). A background
+thread keeps the heartbeat fresh during long single steps, so the sweeper only sees a job as
+stale when its worker is really gone.
+"""
+
+import logging
+import socket
+import threading
+import traceback as traceback_module
+from collections.abc import Callable
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
+
+from apps.jobs import services
+from apps.jobs.kinds import job_kind_get
+
+logger = logging.getLogger(__name__)
+
+
+class JobCancelled(Exception):
+    """Raised at a progress report after a lead asked to cancel; the handler may clean up."""
+
+
+class JobContext:
+    def __init__(self, job_id: int):
+        self.job_id = job_id
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        if services.job_report_progress(job_id=self.job_id, progress=fraction, message=message):
+            raise JobCancelled()
+
+    def step_reporter(self, total: int, message: str = "") -> Callable[[int], None]:
+        """A callback for `workers/` loops: `on_step(done)` → progress done/total."""
+
+        def on_step(done: int) -> None:
+            self.progress(done / max(total, 1), message.format(done=done, total=total) if message else "")
+
+        return on_step
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, job_id: int, every_seconds: float):
+        super().__init__(name=f"job-{job_id}-heartbeat", daemon=True)
+        self.job_id = job_id
+        self.every_seconds = every_seconds
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.every_seconds):
+                try:
+                    services.job_heartbeat(job_id=self.job_id)
+                except Exception:  # a passing DB error must not kill the job; the next beat retries
+                    logger.exception("Heartbeat of job %s failed", self.job_id)
+                    connection.close()
+        finally:
+            connection.close()  # this thread's own connection
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=self.every_seconds * 2 + 1)
+
+
+def _write_final(write: Callable[[], bool]) -> None:
+    """Write the final status even if the database connection dropped during the job."""
+    for attempt in range(3):
+        try:
+            close_old_connections()
+            write()
+            return
+        except (OperationalError, InterfaceError):
+            logger.warning("Database unavailable writing the final status (try %s)", attempt + 1)
+            connection.close()
+    close_old_connections()
+    write()
+
+
+def job_execute(job_id: int) -> str:
+    """The body of the Celery task. Returns the outcome for logs."""
+    close_old_connections()
+    job = services.job_claim(job_id=job_id, worker=f"{socket.gethostname()}")
+    if job is None:
+        logger.info("Job %s not claimable (duplicate delivery, cancelled or finished); skipping", job_id)
+        return "skipped"
+    spec = job_kind_get(job.kind)
+    heartbeat = _Heartbeat(job.id, settings.JOB_HEARTBEAT_SECONDS)
+    heartbeat.start()
+    outcome = "failed"
+    try:
+        result: dict[str, Any] = spec.handler(job, JobContext(job.id)) or {}
+    except JobCancelled:
+        outcome = "cancelled"
+        _write_final(lambda: services.job_mark_cancelled(job_id=job.id))
+    except SoftTimeLimitExceeded:
+        _write_final(
+            lambda: services.job_mark_failed(
+                job_id=job.id, error="The job ran past its time limit and was stopped."
+            )
+        )
+    except Exception as exc:
+        logger.exception("Job %s failed", job.id)
+        error = f"{type(exc).__name__}: {exc}"
+        trace = traceback_module.format_exc()
+        _write_final(lambda: services.job_mark_failed(job_id=job.id, error=error, traceback=trace))
+    else:
+        outcome = "succeeded"
+        _write_final(lambda: services.job_mark_succeeded(job_id=job.id, result=result))
+    finally:
+        heartbeat.stop()
+    return outcome

@@ -1,0 +1,37 @@
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import QuerySet
+from django.http import Http404
+
+from apps.jobs.models import Job
+from apps.projects.models import Project
+from apps.projects.selectors import project_list
+
+# Ordering is an allow-list: a client never orders by an arbitrary column.
+JOB_ORDERINGS = {
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+    "status": ("status", "-created_at", "-id"),
+    "kind": ("kind", "-created_at", "-id"),
+}
+
+
+def job_list(
+    *,
+    user: User | AnonymousUser,
+    project: Project | None = None,
+    status: str | None = None,
+    ordering: str = "newest",
+) -> QuerySet[Job]:
+    jobs = Job.objects.filter(project__in=project_list(user=user)).select_related("project", "created_by")
+    if project is not None:
+        jobs = jobs.filter(project=project)
+    if status:
+        jobs = jobs.filter(status=status)
+    return jobs.order_by(*JOB_ORDERINGS.get(ordering, JOB_ORDERINGS["newest"]))
+
+
+def job_get(*, user: User | AnonymousUser, job_id: int) -> Job:
+    job = job_list(user=user).filter(id=job_id).first()
+    if job is None:
+        raise Http404("No such job.")
+    return job

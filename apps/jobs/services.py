@@ -1,0 +1,209 @@
+"""Writes for jobs: create + enqueue, claim, progress, finish, cancel, sweep.
+
+Delivery is at-least-once (acks_late, sweeper re-enqueues), execution is at-most-once per
+attempt: a worker runs a job only after `job_claim` moved it from queued to running in one
+conditional UPDATE, so a duplicate message is a no-op.
+"""
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.core.errors import ApplicationError, InvalidStateError
+from apps.jobs.kinds import job_kind_get
+from apps.jobs.models import FINISHED_STATUSES, Job, JobStatus
+from apps.projects.models import Project
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def job_create(
+    *, kind: str, project: Project | None, created_by: User | None, params: dict[str, Any] | None = None
+) -> Job:
+    """Create a queued job and enqueue it once the transaction commits (no orphan messages)."""
+    spec = job_kind_get(kind)
+    try:
+        cleaned = spec.clean_params(dict(params or {}))
+    except (TypeError, ValueError) as exc:
+        raise ApplicationError(f"Bad parameters for a {spec.label} job: {exc}", field="params") from exc
+    job = Job.objects.create(
+        kind=kind,
+        project=project,
+        created_by=created_by,
+        queue=spec.queue,
+        params=cleaned,
+        max_attempts=settings.JOB_MAX_ATTEMPTS,
+        message="Waiting for a worker",
+    )
+    transaction.on_commit(lambda: job_enqueue(job_id=job.id))
+    return job
+
+
+def job_enqueue(*, job_id: int) -> bool:
+    """Send the job's id to its queue. If the broker is down, leave the job queued: the sweeper
+    sends it again later. Returns whether the message was sent."""
+    from apps.jobs.tasks import run_job
+
+    job = Job.objects.filter(id=job_id, status=JobStatus.QUEUED).first()
+    if job is None:
+        return False
+    spec = job_kind_get(job.kind)
+    options: dict[str, Any] = {"queue": spec.queue}
+    if spec.soft_time_limit:
+        options["soft_time_limit"] = spec.soft_time_limit
+    if spec.time_limit:
+        options["time_limit"] = spec.time_limit
+    try:
+        run_job.apply_async(args=[job.id], retry=False, **options)
+    except Exception as exc:  # the broker's error types vary by transport
+        logger.warning("Could not enqueue job %s: %s", job.id, exc)
+        Job.objects.filter(id=job.id, status=JobStatus.QUEUED).update(
+            message="Broker unreachable; will retry automatically", enqueued_at=timezone.now()
+        )
+        return False
+    Job.objects.filter(id=job.id, status=JobStatus.QUEUED).update(
+        enqueued_at=timezone.now(), message="Waiting for a worker"
+    )
+    return True
+
+
+def job_claim(*, job_id: int, worker: str = "") -> Job | None:
+    """Move a queued job to running and count the attempt, or return None if another delivery
+    already has it (or it was cancelled, finished, or deleted)."""
+    now = timezone.now()
+    claimed = Job.objects.filter(id=job_id, status=JobStatus.QUEUED, cancel_requested=False).update(
+        status=JobStatus.RUNNING,
+        attempts=F("attempts") + 1,
+        heartbeat_at=now,
+        started_at=now,
+        worker=worker[:200],
+        message="Started",
+        error="",
+        traceback="",
+    )
+    if not claimed:
+        return None
+    return Job.objects.get(id=job_id)
+
+
+def job_heartbeat(*, job_id: int) -> bool:
+    """Refresh the heartbeat; returns whether a cancel was requested."""
+    Job.objects.filter(id=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+    return bool(Job.objects.filter(id=job_id, cancel_requested=True).exists())
+
+
+def job_report_progress(*, job_id: int, progress: float, message: str = "") -> bool:
+    """Record progress (clamped to 0–1) and a heartbeat; returns whether a cancel was requested."""
+    progress = min(1.0, max(0.0, float(progress)))
+    fields: dict[str, Any] = {"progress": progress, "heartbeat_at": timezone.now()}
+    if message:
+        fields["message"] = message[:500]
+    Job.objects.filter(id=job_id, status=JobStatus.RUNNING).update(**fields)
+    return bool(Job.objects.filter(id=job_id, cancel_requested=True).exists())
+
+
+def _finish(job_id: int, status: JobStatus, **fields: Any) -> bool:
+    updated = Job.objects.filter(id=job_id, status=JobStatus.RUNNING).update(
+        status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
+    )
+    return bool(updated)
+
+
+def job_mark_succeeded(*, job_id: int, result: dict[str, Any]) -> bool:
+    return _finish(job_id, JobStatus.SUCCEEDED, progress=1.0, result=result, message="Done")
+
+
+def job_mark_failed(*, job_id: int, error: str, traceback: str = "") -> bool:
+    return _finish(job_id, JobStatus.FAILED, error=error, traceback=traceback, message="Failed")
+
+
+def job_mark_cancelled(*, job_id: int, result: dict[str, Any] | None = None) -> bool:
+    return _finish(job_id, JobStatus.CANCELLED, result=result or {}, message="Cancelled by a lead")
+
+
+@transaction.atomic
+def job_cancel(*, job: Job) -> Job:
+    """Cancel: a queued job ends at once; a running one stops at its next progress report."""
+    job = Job.objects.select_for_update().get(id=job.id)
+    if job.status in FINISHED_STATUSES:
+        raise InvalidStateError(f"The job has already {job.status}.")
+    job.cancel_requested = True
+    if job.status == JobStatus.QUEUED:
+        job.status = JobStatus.CANCELLED
+        job.finished_at = timezone.now()
+        job.message = "Cancelled before it started"
+    else:
+        job.message = "Cancel requested; stopping at the next step"
+    job.save(update_fields=["cancel_requested", "status", "finished_at", "message", "updated_at"])
+    return job
+
+
+def jobs_sweep(
+    *,
+    stale_after: float | None = None,
+    reenqueue_after: float | None = None,
+    now=None,
+) -> dict[str, list[int]]:
+    """Repair jobs that the broker or a worker lost.
+
+    - running, heartbeat older than `stale_after`: the worker died (SIGKILL, OOM, lost host).
+      Re-queue it while attempts remain, otherwise fail it with the reason.
+    - queued, last enqueued longer than `reenqueue_after` ago: the message may never have
+      reached the broker (down at enqueue) or was lost; send it again (duplicates are no-ops).
+    """
+    now = now or timezone.now()
+    stale_after = settings.JOB_STALE_AFTER_SECONDS if stale_after is None else stale_after
+    reenqueue_after = settings.JOB_REENQUEUE_AFTER_SECONDS if reenqueue_after is None else reenqueue_after
+    outcome: dict[str, list[int]] = {"requeued": [], "failed": [], "cancelled": [], "reenqueued": []}
+
+    stale_cutoff = now - timedelta(seconds=stale_after)
+    for job in Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale_cutoff):
+        last_seen = job.heartbeat_at.isoformat(timespec="seconds")
+        if job.cancel_requested:
+            if Job.objects.filter(id=job.id, status=JobStatus.RUNNING).update(
+                status=JobStatus.CANCELLED, finished_at=now, message="Cancelled (worker stopped)"
+            ):
+                outcome["cancelled"].append(job.id)
+        elif job.attempts < job.max_attempts:
+            requeued = Job.objects.filter(
+                id=job.id, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at
+            ).update(
+                status=JobStatus.QUEUED,
+                message=f"Worker lost (no heartbeat since {last_seen}); retrying, "
+                f"attempt {job.attempts + 1} of {job.max_attempts}",
+            )
+            if requeued:
+                outcome["requeued"].append(job.id)
+                job_enqueue(job_id=job.id)
+        else:
+            failed = Job.objects.filter(
+                id=job.id, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at
+            ).update(
+                status=JobStatus.FAILED,
+                finished_at=now,
+                message="Failed",
+                error=f"The worker stopped responding (no heartbeat since {last_seen}) "
+                f"after {job.attempts} of {job.max_attempts} attempts.",
+            )
+            if failed:
+                outcome["failed"].append(job.id)
+
+    reenqueue_cutoff = now - timedelta(seconds=reenqueue_after)
+    for job_id in Job.objects.filter(status=JobStatus.QUEUED, enqueued_at__lt=reenqueue_cutoff).values_list(
+        "id", flat=True
+    ):
+        if job_enqueue(job_id=job_id):
+            outcome["reenqueued"].append(job_id)
+    for job_id in Job.objects.filter(
+        status=JobStatus.QUEUED, enqueued_at__isnull=True, created_at__lt=reenqueue_cutoff
+    ).values_list("id", flat=True):
+        if job_enqueue(job_id=job_id):
+            outcome["reenqueued"].append(job_id)
+    return outcome

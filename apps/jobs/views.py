@@ -1,0 +1,80 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.core.errors import ApplicationError
+from apps.core.htmx import stop_polling
+from apps.core.permissions import Action, authorize
+from apps.jobs import selectors, services
+from apps.jobs.kinds import JOB_KINDS
+from apps.jobs.models import JobStatus
+from apps.projects.selectors import project_get
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    authorize(request.user, Action.VIEW_JOBS)
+    status = request.GET.get("status") or None
+    if status not in JobStatus.values:
+        status = None
+    ordering = request.GET.get("ordering", "newest")
+    page = Paginator(selectors.job_list(user=request.user, status=status, ordering=ordering), 25).get_page(
+        request.GET.get("page")
+    )
+    template = "jobs/_job_table.html" if request.htmx else "jobs/dashboard.html"
+    return render(
+        request,
+        template,
+        {"page": page, "status": status, "ordering": ordering, "statuses": JobStatus.choices},
+    )
+
+
+@login_required
+def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    return render(request, "jobs/detail.html", {"job": job, "kind": JOB_KINDS.get(job.kind)})
+
+
+@login_required
+def job_progress(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The progress bar partial the pages poll; answers 286 when the job has ended so htmx stops."""
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    reload_when_done = request.GET.get("reload") == "1"
+    response = render(request, "jobs/_progress.html", {"job": job, "reload_when_done": reload_when_done})
+    if job.is_finished and reload_when_done:
+        # The job page shows the result and error too: reload it once, it then stops polling.
+        response["HX-Refresh"] = "true"
+        return response
+    return stop_polling(response) if job.is_finished else response
+
+
+@login_required
+@require_POST
+def job_launch(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get(user=request.user, project_id=project_id)
+    authorize(request.user, Action.LAUNCH_JOB)
+    kind = request.POST.get("kind", "smoke")
+    params = {key: request.POST[key] for key in ("steps", "step_seconds") if request.POST.get(key)}
+    try:
+        job = services.job_create(kind=kind, project=project, created_by=request.user, params=params)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("projects:detail", project_id=project.id)
+    messages.success(request, f"Launched {JOB_KINDS[kind].label} job #{job.id}.")
+    return redirect("jobs:detail", job_id=job.id)
+
+
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = selectors.job_get(user=request.user, job_id=job_id)
+    authorize(request.user, Action.CANCEL_JOB)
+    try:
+        services.job_cancel(job=job)
+        messages.info(request, f"Cancel requested for job #{job.id}.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("jobs:detail", job_id=job.id)

@@ -1,0 +1,50 @@
+"""Reads for projects: every lookup is scoped to the projects the user belongs to."""
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import Count, Prefetch, QuerySet
+from django.http import Http404
+
+from apps.projects.models import Character, Project, ReferenceImage
+
+
+def project_list(*, user: User | AnonymousUser) -> QuerySet[Project]:
+    if not user.is_authenticated:
+        return Project.objects.none()
+    projects = Project.objects.all() if user.is_superuser else Project.objects.filter(memberships__user=user)
+    return projects.annotate(character_count=Count("characters", distinct=True)).order_by("name", "id")
+
+
+def project_get(*, user: User | AnonymousUser, project_id: int) -> Project:
+    """The project, or 404 when it does not exist *or the user is not a member* (no existence leak)."""
+    project = project_list(user=user).filter(id=project_id).first()
+    if project is None:
+        raise Http404("No such project.")
+    return project
+
+
+def character_list(*, project: Project) -> QuerySet[Character]:
+    return project.characters.prefetch_related(
+        Prefetch("references", queryset=ReferenceImage.objects.order_by("id"))
+    ).order_by("name", "id")
+
+
+def character_get(*, project: Project, character_id: int) -> Character:
+    character = character_list(project=project).filter(id=character_id).first()
+    if character is None:
+        raise Http404("No such character.")
+    return character
+
+
+def reference_image_get(*, user: User | AnonymousUser, reference_id: int) -> ReferenceImage:
+    reference = (
+        ReferenceImage.objects.select_related("character__project")
+        .filter(id=reference_id, character__project__in=project_list(user=user))
+        .first()
+    )
+    if reference is None:
+        raise Http404("No such image.")
+    return reference
+
+
+def project_member_list(*, project: Project) -> QuerySet[User]:
+    return User.objects.filter(memberships__project=project).prefetch_related("groups").order_by("username")
