@@ -37,7 +37,9 @@ status:
 
 lint: venv-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	DJANGO_SETTINGS_MODULE=vivecaption_site.settings.test $(PY) manage.py spectacular --fail-on-warn --file /dev/null
 
 test: venv-dev lint
 	DJANGO_SETTINGS_MODULE=vivecaption_site.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)

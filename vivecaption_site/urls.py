@@ -9,7 +9,7 @@ api_urlpatterns = [
     path("", include("apps.projects.api_urls")),
     path("", include("apps.jobs.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="api-docs"),
 ]
 
 urlpatterns = [

@@ -1,11 +1,10 @@
+from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
-
-from django.contrib.auth import authenticate
 
 from apps.core.permissions import user_role
 
@@ -17,10 +16,16 @@ class TokenObtainApi(APIView):
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "TokenObtainInput"
+
         username = serializers.CharField()
         password = serializers.CharField(style={"input_type": "password"})
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "TokenObtainOutput"
+
         token = serializers.CharField()
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
@@ -36,6 +41,9 @@ class TokenObtainApi(APIView):
 
 class MeApi(APIView):
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MeOutput"
+
         id = serializers.IntegerField()
         username = serializers.CharField()
         role = serializers.CharField(allow_null=True)
@@ -43,6 +51,4 @@ class MeApi(APIView):
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request):
         user = request.user
-        return Response(
-            self.OutputSerializer({"id": user.id, "username": user.username, "role": user_role(user)}).data
-        )
+        return Response(self.OutputSerializer({"id": user.id, "username": user.username, "role": user_role(user)}).data)

@@ -34,6 +34,9 @@ class JobOutputSerializer(serializers.Serializer):
 
 class ProjectJobListCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ProjectJobListCreateInput"
+
         kind = serializers.ChoiceField(choices=[])
         params = serializers.JSONField(required=False, default=dict)
 
@@ -56,7 +59,9 @@ class ProjectJobListCreateApi(APIView):
             raise serializers.ValidationError({"status": f"Unknown status {status_filter!r}."})
         ordering = request.query_params.get("ordering", "newest")
         if ordering not in selectors.JOB_ORDERINGS:
-            raise serializers.ValidationError({"ordering": f"Ordering must be one of {sorted(selectors.JOB_ORDERINGS)}."})
+            raise serializers.ValidationError(
+                {"ordering": f"Ordering must be one of {sorted(selectors.JOB_ORDERINGS)}."}
+            )
         jobs = selectors.job_list(user=request.user, project=project, status=status_filter, ordering=ordering)
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(jobs, request, view=self)

@@ -99,9 +99,7 @@ def job_execute(job_id: int) -> str:
         _write_final(lambda: services.job_mark_cancelled(job_id=job.id))
     except SoftTimeLimitExceeded:
         _write_final(
-            lambda: services.job_mark_failed(
-                job_id=job.id, error="The job ran past its time limit and was stopped."
-            )
+            lambda: services.job_mark_failed(job_id=job.id, error="The job ran past its time limit and was stopped.")
         )
     except Exception as exc:
         logger.exception("Job %s failed", job.id)

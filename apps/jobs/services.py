@@ -68,9 +68,9 @@ def job_enqueue(*, job_id: int) -> bool:
             message="Broker unreachable; will retry automatically", enqueued_at=timezone.now()
         )
         return False
-    Job.objects.filter(id=job.id, status=JobStatus.QUEUED).update(
-        enqueued_at=timezone.now(), message="Waiting for a worker"
-    )
+    queued = Job.objects.filter(id=job.id, status=JobStatus.QUEUED)
+    queued.update(enqueued_at=timezone.now())
+    queued.filter(message__startswith="Broker unreachable").update(message="Waiting for a worker")
     return True
 
 
@@ -172,9 +172,7 @@ def jobs_sweep(
             ):
                 outcome["cancelled"].append(job.id)
         elif job.attempts < job.max_attempts:
-            requeued = Job.objects.filter(
-                id=job.id, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at
-            ).update(
+            requeued = Job.objects.filter(id=job.id, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at).update(
                 status=JobStatus.QUEUED,
                 message=f"Worker lost (no heartbeat since {last_seen}); retrying, "
                 f"attempt {job.attempts + 1} of {job.max_attempts}",
@@ -183,9 +181,7 @@ def jobs_sweep(
                 outcome["requeued"].append(job.id)
                 job_enqueue(job_id=job.id)
         else:
-            failed = Job.objects.filter(
-                id=job.id, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at
-            ).update(
+            failed = Job.objects.filter(id=job.id, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at).update(
                 status=JobStatus.FAILED,
                 finished_at=now,
                 message="Failed",

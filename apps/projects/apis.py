@@ -44,6 +44,9 @@ def _paginated(request, view, queryset, serializer_class):
 
 class ProjectListCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ProjectListCreateInput"
+
         name = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -63,6 +66,9 @@ class ProjectListCreateApi(APIView):
 
 class ProjectDetailApi(APIView):
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ProjectDetailInput"
+
         name = serializers.CharField(max_length=200, required=False)
         description = serializers.CharField(required=False, allow_blank=True)
 
@@ -83,6 +89,9 @@ class ProjectDetailApi(APIView):
 
 class CharacterListCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "CharacterListCreateInput"
+
         name = serializers.CharField(max_length=100)
         description = serializers.CharField(required=False, allow_blank=True, default="")
         aliases = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
@@ -104,6 +113,9 @@ class CharacterListCreateApi(APIView):
 
 class CharacterDetailApi(APIView):
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "CharacterDetailInput"
+
         name = serializers.CharField(max_length=100, required=False)
         description = serializers.CharField(required=False, allow_blank=True)
         aliases = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
@@ -138,6 +150,9 @@ class ReferenceImageUploadApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ReferenceImageUploadInput"
+
         image = serializers.FileField()
 
     @extend_schema(request=InputSerializer, responses={201: ReferenceImageOutputSerializer})

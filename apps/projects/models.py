@@ -11,12 +11,8 @@ class Project(BaseModel):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     caption_schema_version = models.PositiveIntegerField(default=CURRENT_CAPTION_SCHEMA_VERSION)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
 
     class Meta:
         ordering = ["name", "id"]
@@ -27,9 +23,7 @@ class Project(BaseModel):
 
 class Membership(BaseModel):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
 
     class Meta:
         constraints = [
@@ -48,9 +42,7 @@ class Character(BaseModel):
     class Meta:
         ordering = ["name", "id"]
         constraints = [
-            models.UniqueConstraint(
-                Lower("name"), "project", name="character_name_unique_per_project"
-            ),
+            models.UniqueConstraint(Lower("name"), "project", name="character_name_unique_per_project"),
         ]
 
     def __str__(self) -> str:

@@ -114,9 +114,7 @@ def character_delete(*, character: Character) -> None:
 
 
 def reference_image_limits() -> ImageLimits:
-    return ImageLimits(
-        max_bytes=settings.REFERENCE_IMAGE_MAX_BYTES, max_pixels=settings.REFERENCE_IMAGE_MAX_PIXELS
-    )
+    return ImageLimits(max_bytes=settings.REFERENCE_IMAGE_MAX_BYTES, max_pixels=settings.REFERENCE_IMAGE_MAX_PIXELS)
 
 
 @transaction.atomic

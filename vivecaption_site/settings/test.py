@@ -2,7 +2,7 @@
 PostgreSQL + Redis in CI), fast password hashing, media in a throwaway folder."""
 
 from .base import *  # noqa: F403
-from .base import DATABASES, VAR_DIR, env
+from .base import CELERY_BROKER_URL, DATABASES, STATIC_ROOT, VAR_DIR, broker_transport_options, env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -14,3 +14,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 
 JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=0.5)
+
+# whitenoise warns when STATIC_ROOT is missing; collectstatic fills it in production.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# Never share a filesystem queue with a running `make demo`.
+CELERY_BROKER_DIR = VAR_DIR / "test-broker"
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, CELERY_BROKER_DIR)

@@ -43,9 +43,7 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits()) -> DecodedIma
     if len(data) == 0:
         raise ImageRejected("empty", "The file is empty.")
     if len(data) > limits.max_bytes:
-        raise ImageRejected(
-            "too_large", f"The file is {len(data):,} bytes; the limit is {limits.max_bytes:,}."
-        )
+        raise ImageRejected("too_large", f"The file is {len(data):,} bytes; the limit is {limits.max_bytes:,}.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -53,9 +51,7 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits()) -> DecodedIma
             source_format = probe.format or "unknown"
             if source_format not in limits.allowed_formats:
                 allowed = ", ".join(sorted(limits.allowed_formats))
-                raise ImageRejected(
-                    "format", f"{source_format} images are not accepted; use one of {allowed}."
-                )
+                raise ImageRejected("format", f"{source_format} images are not accepted; use one of {allowed}.")
             width, height = probe.size
             if width * height > limits.max_pixels:
                 raise ImageRejected(

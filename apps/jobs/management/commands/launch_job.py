@@ -46,10 +46,8 @@ def follow_job(job_id: int, out, poll_seconds: float = 0.5) -> Job:
     while True:
         job = Job.objects.get(id=job_id)
         filled = int(job.progress * width)
-        out.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {job.progress_percent:3d}% {job.status:<9} {job.message[:60]:<60}",
-            ending="",
-        )
+        bar = "#" * filled + "." * (width - filled)
+        out.write(f"\r[{bar}] {job.progress_percent:3d}% {job.status:<9} {job.message[:60]:<60}", ending="")
         out.flush()
         if job.is_finished:
             out.write("")

@@ -1,0 +1,138 @@
+"""A real Celery worker process, the configured broker (Redis in CI, the filesystem broker on a
+bare machine) and the test database: SIGKILL mid-job must never leave a job stuck in running."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from apps.jobs import services
+from apps.jobs.models import Job, JobStatus
+from vivecaption_site.celery import app as celery_app
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _start_worker(name: str, log: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "vivecaption_site.settings.test",
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "VIVE_VAR_DIR": str(settings.VAR_DIR),
+        "JOB_HEARTBEAT_SECONDS": "0.3",
+    }
+    command = [
+        sys.executable, "-m", "celery", "-A", "vivecaption_site", "worker", "-Q", "cpu", "-c", "1",
+        "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+    ]  # fmt: skip
+    # Own session: SIGKILL goes to the whole worker (main process and its pool child), like an OOM kill.
+    return subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _kill(worker: subprocess.Popen) -> None:
+    try:
+        os.killpg(worker.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    worker.wait(timeout=10)
+
+
+def _wait_for(job_id: int, condition, timeout: float, log: Path) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = Job.objects.get(id=job_id)
+        if condition(job):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(
+        f"timed out; job is {Job.objects.get(id=job_id).__dict__}\nworker log:\n{log.read_text()[-3000:]}"
+    )
+
+
+@pytest.fixture
+def clean_queue(transactional_db):
+    with celery_app.connection_for_write() as conn:
+        channel = conn.default_channel
+        channel.queue_declare(queue="cpu", durable=True, auto_delete=False)
+        channel.queue_purge("cpu")
+
+
+@pytest.fixture
+def workers(tmp_path):
+    started: list[subprocess.Popen] = []
+
+    def start(name: str) -> tuple[subprocess.Popen, Path]:
+        log = tmp_path / f"{name}.log"
+        started.append(_start_worker(name, log))
+        return started[-1], log
+
+    yield start
+    for worker in started:
+        if worker.poll() is None:
+            _kill(worker)
+
+
+def _launch(project, lead, steps=30) -> Job:
+    return services.job_create(
+        kind="smoke", project=project, created_by=lead, params={"steps": steps, "step_seconds": 0.3}
+    )
+
+
+def _kill_mid_job(job: Job, workers) -> None:
+    worker, log = workers("doomed")
+    _wait_for(job.id, lambda j: j.status == JobStatus.RUNNING and j.progress >= 0.1, 90, log)
+    _kill(worker)
+    time.sleep(1.5)  # no heartbeat arrives any more
+    assert Job.objects.get(id=job.id).status == JobStatus.RUNNING  # until the sweeper looks
+
+
+def test_sigkilled_job_is_requeued_and_reruns_to_success(clean_queue, workers, project, lead):
+    job = _launch(project, lead)
+    _kill_mid_job(job, workers)
+
+    outcome = services.jobs_sweep(stale_after=1.0)
+    assert outcome["requeued"] == [job.id]
+    assert Job.objects.get(id=job.id).status == JobStatus.QUEUED
+
+    _, log = workers("rescuer")
+    job = _wait_for(job.id, lambda j: j.is_finished, 120, log)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.attempts == 2 and job.result["steps_done"] == 30
+
+
+def test_sigkilled_job_fails_with_a_reason_once_attempts_are_used_up(clean_queue, workers, project, lead, settings):
+    settings.JOB_MAX_ATTEMPTS = 1
+    job = _launch(project, lead)
+    _kill_mid_job(job, workers)
+
+    assert services.jobs_sweep(stale_after=1.0)["failed"] == [job.id]
+    job = Job.objects.get(id=job.id)
+    assert job.status == JobStatus.FAILED and job.attempts == 1
+    assert "stopped responding" in job.error and "after 1 of 1 attempts" in job.error
+
+
+def test_lead_cancels_a_running_job_in_a_real_worker(clean_queue, workers, project, lead):
+    job = _launch(project, lead, steps=200)
+    _, log = workers("steady")
+    _wait_for(job.id, lambda j: j.status == JobStatus.RUNNING and j.progress > 0, 90, log)
+    services.job_cancel(job=job)
+    job = _wait_for(job.id, lambda j: j.is_finished, 30, log)
+    assert job.status == JobStatus.CANCELLED and job.progress < 1.0

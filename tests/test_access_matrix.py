@@ -1,0 +1,180 @@
+"""Role × endpoint × own/other-project matrix for every page and API endpoint.
+
+Rules the product promises (apps/core/permissions.py):
+- anonymous: pages redirect to the login page, the API answers 401;
+- a project the user is not a member of does not exist for them: 404, whatever their role;
+- a member whose role may not do the action: 403; otherwise the endpoint's success status.
+"""
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from rest_framework.test import APIClient
+
+from apps.core.permissions import Role
+from apps.projects.models import ReferenceImage
+from apps.projects.services import reference_image_add
+from tests.factories import CharacterFactory, JobFactory, MembershipFactory, ProjectFactory, UserFactory, png_bytes
+
+EVERYONE = {Role.LEAD, Role.ANNOTATOR, Role.REVIEWER}
+LEADS = {Role.LEAD}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # formatted with {project}, {character}, {reference}, {job}
+    allowed: set
+    success: int
+    api: bool = False
+    project_scoped: bool = True
+    data: dict = field(default_factory=dict)
+    upload: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+ENDPOINTS = [
+    # pages
+    Endpoint("GET", "/projects/", EVERYONE, 200, project_scoped=False),
+    Endpoint("GET", "/projects/new/", LEADS, 200, project_scoped=False),
+    Endpoint("POST", "/projects/new/", LEADS, 302, project_scoped=False, data={"name": "Made by matrix"}),
+    Endpoint("GET", "/projects/{project}/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/edit/", LEADS, 200),
+    Endpoint("POST", "/projects/{project}/edit/", LEADS, 302, data={"name": "Renamed", "description": ""}),
+    Endpoint("POST", "/projects/{project}/members/add/", LEADS, 302, data={"username": "outsider"}),
+    Endpoint("GET", "/projects/{project}/characters/new/", LEADS, 200),
+    Endpoint("POST", "/projects/{project}/characters/new/", LEADS, 302, data={"name": "Newcomer"}),
+    Endpoint("GET", "/projects/{project}/characters/{character}/", LEADS, 200),
+    Endpoint("POST", "/projects/{project}/characters/{character}/", LEADS, 302, data={"name": "Renamed hero"}),
+    Endpoint("POST", "/projects/{project}/characters/{character}/delete/", LEADS, 302),
+    Endpoint("POST", "/projects/{project}/characters/{character}/references/", LEADS, 302, upload=True),
+    Endpoint("POST", "/projects/{project}/references/{reference}/delete/", LEADS, 302),
+    Endpoint("GET", "/projects/references/{reference}/file/", EVERYONE, 200),
+    Endpoint("GET", "/jobs/", EVERYONE, 200, project_scoped=False),
+    Endpoint("GET", "/jobs/{job}/", EVERYONE, 200),
+    Endpoint("GET", "/jobs/{job}/progress/", EVERYONE, 200),
+    Endpoint("POST", "/jobs/{job}/cancel/", LEADS, 302),
+    Endpoint("POST", "/jobs/launch/{project}/", LEADS, 302, data={"kind": "smoke", "steps": "2"}),
+    # API
+    Endpoint("GET", "/api/me/", EVERYONE, 200, api=True, project_scoped=False),
+    Endpoint("GET", "/api/projects/", EVERYONE, 200, api=True, project_scoped=False),
+    Endpoint("POST", "/api/projects/", LEADS, 201, api=True, project_scoped=False, data={"name": "API project"}),
+    Endpoint("GET", "/api/projects/{project}/", EVERYONE, 200, api=True),
+    Endpoint("PATCH", "/api/projects/{project}/", LEADS, 200, api=True, data={"description": "new"}),
+    Endpoint("GET", "/api/projects/{project}/characters/", EVERYONE, 200, api=True),
+    Endpoint("POST", "/api/projects/{project}/characters/", LEADS, 201, api=True, data={"name": "Api hero"}),
+    Endpoint("GET", "/api/projects/{project}/characters/{character}/", EVERYONE, 200, api=True),
+    Endpoint(
+        "PATCH", "/api/projects/{project}/characters/{character}/", LEADS, 200, api=True, data={"description": "x"}
+    ),
+    Endpoint("DELETE", "/api/projects/{project}/characters/{character}/", LEADS, 204, api=True),
+    Endpoint("POST", "/api/projects/{project}/characters/{character}/references/", LEADS, 201, api=True, upload=True),
+    Endpoint("GET", "/api/projects/{project}/jobs/", EVERYONE, 200, api=True),
+    Endpoint(
+        "POST", "/api/projects/{project}/jobs/", LEADS, 201, api=True, data={"kind": "smoke", "params": {"steps": 2}}
+    ),
+    Endpoint("GET", "/api/jobs/{job}/", EVERYONE, 200, api=True),
+    Endpoint("POST", "/api/jobs/{job}/cancel/", LEADS, 200, api=True),
+]
+
+ACTORS = ["anonymous", Role.LEAD, Role.ANNOTATOR, Role.REVIEWER]
+
+
+def _world(project):
+    character = CharacterFactory(project=project, name=f"Hero of {project.name}")
+    upload = SimpleUploadedFile("hero.png", png_bytes(), content_type="image/png")
+    reference = reference_image_add(character=character, upload=upload)
+    job = JobFactory(project=project)
+    return {"project": project.id, "character": character.id, "reference": reference.id, "job": job.id}
+
+
+@pytest.fixture
+def worlds(db, django_capture_on_commit_callbacks):
+    own, other = ProjectFactory(name="Own project"), ProjectFactory(name="Other project")
+    UserFactory(username="outsider")
+    return {"own": _world(own), "other": _world(other), "own_project": own}
+
+
+def _request(endpoint: Endpoint, client, path: str):
+    data = dict(endpoint.data)
+    if endpoint.upload:
+        key = "image" if endpoint.api else "images"
+        data[key] = SimpleUploadedFile("ref.png", png_bytes(), content_type="image/png")
+        return client.post(path, data, format="multipart") if endpoint.api else client.post(path, data)
+    method = getattr(client, endpoint.method.lower())
+    if endpoint.api and endpoint.method != "GET":
+        return method(path, data, format="json")
+    if endpoint.method == "GET":
+        return method(path)
+    return method(path, data)
+
+
+def _cases():
+    for endpoint in ENDPOINTS:
+        scopes = ["own", "other"] if endpoint.project_scoped else ["own"]
+        for scope in scopes:
+            for actor in ACTORS:
+                name = actor if isinstance(actor, str) else actor.value
+                yield pytest.param(endpoint, actor, scope, id=f"{endpoint.id}-{name}-{scope}")
+
+
+@pytest.mark.parametrize(("endpoint", "actor", "scope"), list(_cases()))
+def test_access(endpoint: Endpoint, actor, scope, worlds, django_capture_on_commit_callbacks):
+    client = APIClient() if endpoint.api else Client()
+    if actor != "anonymous":
+        user = UserFactory(role=actor)
+        MembershipFactory(project=worlds["own_project"], user=user)
+        client.force_login(user)
+    path = endpoint.path.format(**worlds[scope])
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = _request(endpoint, client, path)
+
+    if actor == "anonymous":
+        if endpoint.api:
+            assert response.status_code == 401
+        else:
+            assert response.status_code == 302
+            assert response["Location"].startswith("/accounts/login/")
+    elif scope == "other":
+        assert response.status_code == 404
+    elif actor in endpoint.allowed:
+        assert response.status_code == endpoint.success, getattr(response, "content", b"")[:500]
+        if endpoint.success == 302:
+            assert "/accounts/login/" not in response["Location"]
+    else:
+        assert response.status_code == 403
+
+
+@pytest.mark.parametrize("role", [Role.LEAD, Role.ANNOTATOR, Role.REVIEWER])
+def test_lists_show_only_own_projects(role, worlds, django_capture_on_commit_callbacks):
+    user = UserFactory(role=role)
+    MembershipFactory(project=worlds["own_project"], user=user)
+    page_client, api = Client(), APIClient()
+    page_client.force_login(user)
+    api.force_authenticate(user)
+
+    projects_page = page_client.get("/projects/").content.decode()
+    assert "Own project" in projects_page and "Other project" not in projects_page
+    api_names = [p["name"] for p in api.get("/api/projects/").json()["results"]]
+    assert api_names == ["Own project"]
+    jobs_page = page_client.get("/jobs/").content.decode()
+    assert f'href="/jobs/{worlds["own"]["job"]}/"' in jobs_page
+    assert f'href="/jobs/{worlds["other"]["job"]}/"' not in jobs_page
+
+
+def test_annotator_sees_no_launch_or_edit_buttons(worlds):
+    annotator = UserFactory(role=Role.ANNOTATOR)
+    MembershipFactory(project=worlds["own_project"], user=annotator)
+    client = Client()
+    client.force_login(annotator)
+    page = client.get(f"/projects/{worlds['own']['project']}/").content.decode()
+    assert "Launch" not in page
+    assert "Edit project" not in page
+    assert "Add character" not in page
+    assert ReferenceImage.objects.filter(id=worlds["own"]["reference"]).exists()
