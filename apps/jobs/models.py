@@ -28,6 +28,7 @@ class Job(BaseModel):
     message = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
+    log = models.TextField(blank=True, help_text="Timestamped state changes and handler notes.")
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=3)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

@@ -35,6 +35,10 @@ class JobContext:
         if services.job_report_progress(job_id=self.job_id, progress=fraction, message=message):
             raise JobCancelled()
 
+    def log(self, text: str) -> None:
+        """A line for the job page's log (use for milestones, not every step)."""
+        services.job_log(job_id=self.job_id, text=text)
+
     def step_reporter(self, total: int, message: str = "") -> Callable[[int], None]:
         """A callback for `workers/` loops: `on_step(done)` → progress done/total."""
 

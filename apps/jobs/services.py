@@ -12,7 +12,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError, InvalidStateError
@@ -21,6 +22,16 @@ from apps.jobs.models import FINISHED_STATUSES, Job, JobStatus
 from apps.projects.models import Project
 
 logger = logging.getLogger(__name__)
+
+
+def log_line(text: str):
+    """An expression that appends a timestamped line to Job.log inside an UPDATE."""
+    stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
+    return Concat(F("log"), Value(f"{stamp}  {text}\n"))
+
+
+def job_log(*, job_id: int, text: str) -> None:
+    Job.objects.filter(id=job_id).update(log=log_line(text[:1000]))
 
 
 @transaction.atomic
@@ -41,6 +52,7 @@ def job_create(
         params=cleaned,
         max_attempts=settings.JOB_MAX_ATTEMPTS,
         message="Waiting for a worker",
+        log=f"{timezone.now():%Y-%m-%d %H:%M:%S}  created by {created_by.username if created_by else 'system'}\n",
     )
     transaction.on_commit(lambda: job_enqueue(job_id=job.id))
     return job
@@ -65,7 +77,9 @@ def job_enqueue(*, job_id: int) -> bool:
     except Exception as exc:  # the broker's error types vary by transport
         logger.warning("Could not enqueue job %s: %s", job.id, exc)
         Job.objects.filter(id=job.id, status=JobStatus.QUEUED).update(
-            message="Broker unreachable; will retry automatically", enqueued_at=timezone.now()
+            message="Broker unreachable; will retry automatically",
+            enqueued_at=timezone.now(),
+            log=log_line(f"broker unreachable: {exc}"),
         )
         return False
     queued = Job.objects.filter(id=job.id, status=JobStatus.QUEUED)
@@ -87,6 +101,7 @@ def job_claim(*, job_id: int, worker: str = "") -> Job | None:
         message="Started",
         error="",
         traceback="",
+        log=log_line(f"started on {worker or 'a worker'}"),
     )
     if not claimed:
         return None
@@ -110,8 +125,9 @@ def job_report_progress(*, job_id: int, progress: float, message: str = "") -> b
 
 
 def _finish(job_id: int, status: JobStatus, **fields: Any) -> bool:
+    note = f"{status}" + (f": {fields['error']}" if fields.get("error") else "")
     updated = Job.objects.filter(id=job_id, status=JobStatus.RUNNING).update(
-        status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
+        status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), log=log_line(note), **fields
     )
     return bool(updated)
 
@@ -142,6 +158,8 @@ def job_cancel(*, job: Job) -> Job:
     else:
         job.message = "Cancel requested; stopping at the next step"
     job.save(update_fields=["cancel_requested", "status", "finished_at", "message", "updated_at"])
+    job_log(job_id=job.id, text="cancel requested")
+    job.refresh_from_db()
     return job
 
 
@@ -168,7 +186,10 @@ def jobs_sweep(
         last_seen = job.heartbeat_at.isoformat(timespec="seconds")
         if job.cancel_requested:
             if Job.objects.filter(id=job.id, status=JobStatus.RUNNING).update(
-                status=JobStatus.CANCELLED, finished_at=now, message="Cancelled (worker stopped)"
+                status=JobStatus.CANCELLED,
+                finished_at=now,
+                message="Cancelled (worker stopped)",
+                log=log_line("cancelled: the worker stopped before it could acknowledge the cancel"),
             ):
                 outcome["cancelled"].append(job.id)
         elif job.attempts < job.max_attempts:
@@ -176,6 +197,7 @@ def jobs_sweep(
                 status=JobStatus.QUEUED,
                 message=f"Worker lost (no heartbeat since {last_seen}); retrying, "
                 f"attempt {job.attempts + 1} of {job.max_attempts}",
+                log=log_line(f"worker lost (no heartbeat since {last_seen}); re-queued"),
             )
             if requeued:
                 outcome["requeued"].append(job.id)
@@ -187,6 +209,7 @@ def jobs_sweep(
                 message="Failed",
                 error=f"The worker stopped responding (no heartbeat since {last_seen}) "
                 f"after {job.attempts} of {job.max_attempts} attempts.",
+                log=log_line(f"worker lost (no heartbeat since {last_seen}); attempts used up, failed"),
             )
             if failed:
                 outcome["failed"].append(job.id)

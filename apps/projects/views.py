@@ -156,9 +156,9 @@ def reference_upload(request: HttpRequest, project_id: int, character_id: int) -
         outcomes.append(("", False, "Choose at least one image file."))
     character = selectors.character_get(project=project, character_id=character_id)
     context = {"project": project, "character": character, "outcomes": outcomes}
-    status = 200 if outcomes and all(ok for _, ok, _ in outcomes) else 400
     if request.htmx:
-        return render(request, "projects/_references.html", context, status=200 if status == 200 else 422)
+        # 200 even when a file was refused: htmx swaps only 2xx, and the partial lists each outcome.
+        return render(request, "projects/_references.html", context)
     for name, ok, text in outcomes:
         (messages.success if ok else messages.error)(request, f"{name}: {text}" if ok else text)
     return redirect("projects:character_edit", project_id=project.id, character_id=character.id)

@@ -118,6 +118,7 @@ def test_sweeper_requeues_a_stale_job_while_attempts_remain(project, sent):
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert stale.status == JobStatus.QUEUED and "attempt 2 of 3" in stale.message
+    assert "worker lost" in stale.log and "re-queued" in stale.log
     assert fresh.status == JobStatus.RUNNING
     assert [(args, options["queue"]) for args, options in sent] == [([stale.id], "cpu")]
 
@@ -148,6 +149,7 @@ def test_execute_runs_the_handler_and_records_the_result(claimable):
     job.refresh_from_db()
     assert (job.status, job.progress, job.attempts) == (JobStatus.SUCCEEDED, 1.0, 1)
     assert job.result["steps_done"] == 3 and job.finished_at is not None
+    assert "started on" in job.log and job.log.rstrip().endswith("succeeded")
 
 
 def test_duplicate_delivery_runs_once(claimable):
