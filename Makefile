@@ -27,6 +27,7 @@ migrate: venv
 
 demo: venv migrate
 	$(PY) manage.py seed_demo
+	$(PY) manage.py demo_world
 	bin/demo start
 
 stop:

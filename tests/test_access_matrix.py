@@ -11,12 +11,16 @@ from dataclasses import dataclass, field
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from PIL import Image
 from rest_framework.test import APIClient
 
 from apps.core.permissions import Role
+from apps.media.models import AssetKind
+from apps.media.services import asset_add
 from apps.projects.models import ReferenceImage
 from apps.projects.services import reference_image_add
 from tests.factories import CharacterFactory, JobFactory, MembershipFactory, ProjectFactory, UserFactory, png_bytes
+from workers.media.assets import prepare_asset
 
 EVERYONE = {Role.LEAD, Role.ANNOTATOR, Role.REVIEWER}
 LEADS = {Role.LEAD}
@@ -31,7 +35,7 @@ class Endpoint:
     api: bool = False
     project_scoped: bool = True
     data: dict = field(default_factory=dict)
-    upload: bool = False
+    upload: str | None = None  # the multipart field that carries a PNG
 
     @property
     def id(self) -> str:
@@ -52,9 +56,15 @@ ENDPOINTS = [
     Endpoint("GET", "/projects/{project}/characters/{character}/", LEADS, 200),
     Endpoint("POST", "/projects/{project}/characters/{character}/", LEADS, 302, data={"name": "Renamed hero"}),
     Endpoint("POST", "/projects/{project}/characters/{character}/delete/", LEADS, 302),
-    Endpoint("POST", "/projects/{project}/characters/{character}/references/", LEADS, 302, upload=True),
+    Endpoint("POST", "/projects/{project}/characters/{character}/references/", LEADS, 302, upload="images"),
     Endpoint("POST", "/projects/{project}/references/{reference}/delete/", LEADS, 302),
     Endpoint("GET", "/projects/references/{reference}/file/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/assets/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/assets/{asset}/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/ingest/", LEADS, 200),
+    Endpoint("POST", "/projects/{project}/ingest/", LEADS, 302, upload="files"),
+    Endpoint("GET", "/media/assets/{asset}/image/", EVERYONE, 200),
+    Endpoint("GET", "/media/assets/{asset}/thumb/", EVERYONE, 200),
     Endpoint("GET", "/jobs/", EVERYONE, 200, project_scoped=False),
     Endpoint("GET", "/jobs/{job}/", EVERYONE, 200),
     Endpoint("GET", "/jobs/{job}/progress/", EVERYONE, 200),
@@ -73,11 +83,17 @@ ENDPOINTS = [
         "PATCH", "/api/projects/{project}/characters/{character}/", LEADS, 200, api=True, data={"description": "x"}
     ),
     Endpoint("DELETE", "/api/projects/{project}/characters/{character}/", LEADS, 204, api=True),
-    Endpoint("POST", "/api/projects/{project}/characters/{character}/references/", LEADS, 201, api=True, upload=True),
+    Endpoint(
+        "POST", "/api/projects/{project}/characters/{character}/references/", LEADS, 201, api=True, upload="image"
+    ),
     Endpoint("GET", "/api/projects/{project}/jobs/", EVERYONE, 200, api=True),
     Endpoint(
         "POST", "/api/projects/{project}/jobs/", LEADS, 201, api=True, data={"kind": "smoke", "params": {"steps": 2}}
     ),
+    Endpoint("GET", "/api/projects/{project}/assets/", EVERYONE, 200, api=True),
+    Endpoint("GET", "/api/projects/{project}/assets/{asset}/", EVERYONE, 200, api=True),
+    Endpoint("GET", "/api/projects/{project}/videos/", EVERYONE, 200, api=True),
+    Endpoint("POST", "/api/projects/{project}/uploads/", LEADS, 202, api=True, upload="files"),
     Endpoint("GET", "/api/jobs/{job}/", EVERYONE, 200, api=True),
     Endpoint("POST", "/api/jobs/{job}/cancel/", LEADS, 200, api=True),
 ]
@@ -90,7 +106,16 @@ def _world(project):
     upload = SimpleUploadedFile("hero.png", png_bytes(), content_type="image/png")
     reference = reference_image_add(character=character, upload=upload)
     job = JobFactory(project=project)
-    return {"project": project.id, "character": character.id, "reference": reference.id, "job": job.id}
+    asset, _ = asset_add(
+        project=project, prepared=prepare_asset(Image.new("RGB", (32, 18), (project.id, 9, 9))), kind=AssetKind.IMAGE
+    )
+    return {
+        "project": project.id,
+        "character": character.id,
+        "reference": reference.id,
+        "job": job.id,
+        "asset": asset.id,
+    }
 
 
 @pytest.fixture
@@ -103,8 +128,7 @@ def worlds(db, django_capture_on_commit_callbacks):
 def _request(endpoint: Endpoint, client, path: str):
     data = dict(endpoint.data)
     if endpoint.upload:
-        key = "image" if endpoint.api else "images"
-        data[key] = SimpleUploadedFile("ref.png", png_bytes(), content_type="image/png")
+        data[endpoint.upload] = SimpleUploadedFile("ref.png", png_bytes(), content_type="image/png")
         return client.post(path, data, format="multipart") if endpoint.api else client.post(path, data)
     method = getattr(client, endpoint.method.lower())
     if endpoint.api and endpoint.method != "GET":

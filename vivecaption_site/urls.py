@@ -8,6 +8,7 @@ api_urlpatterns = [
     path("", include("apps.accounts.api_urls")),
     path("", include("apps.projects.api_urls")),
     path("", include("apps.jobs.api_urls")),
+    path("", include("apps.media.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="api-docs"),
 ]
@@ -18,6 +19,7 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("projects/", include("apps.projects.urls")),
     path("jobs/", include("apps.jobs.urls")),
+    path("", include("apps.media.urls")),
     path("api/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -24,6 +24,7 @@ class Action(StrEnum):
     EDIT_PROJECT = "edit_project"
     MANAGE_MEMBERS = "manage_members"
     EDIT_ROSTER = "edit_roster"
+    INGEST_MEDIA = "ingest_media"
     VIEW_JOBS = "view_jobs"
     LAUNCH_JOB = "launch_job"
     CANCEL_JOB = "cancel_job"
@@ -38,6 +39,7 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.EDIT_PROJECT: LEADS,
     Action.MANAGE_MEMBERS: LEADS,
     Action.EDIT_ROSTER: LEADS,
+    Action.INGEST_MEDIA: LEADS,
     Action.VIEW_JOBS: EVERYONE,
     Action.LAUNCH_JOB: LEADS,
     Action.CANCEL_JOB: LEADS,

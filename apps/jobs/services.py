@@ -36,9 +36,18 @@ def job_log(*, job_id: int, text: str) -> None:
 
 @transaction.atomic
 def job_create(
-    *, kind: str, project: Project | None, created_by: User | None, params: dict[str, Any] | None = None
+    *,
+    kind: str,
+    project: Project | None,
+    created_by: User | None,
+    params: dict[str, Any] | None = None,
+    enqueue: bool = True,
 ) -> Job:
-    """Create a queued job and enqueue it once the transaction commits (no orphan messages)."""
+    """Create a queued job and enqueue it once the transaction commits (no orphan messages).
+
+    `enqueue=False` is for callers that run the job in their own process (management commands);
+    the sweeper still sends such a job to a worker if it is never claimed.
+    """
     spec = job_kind_get(kind)
     try:
         cleaned = spec.clean_params(dict(params or {}))
@@ -54,7 +63,8 @@ def job_create(
         message="Waiting for a worker",
         log=f"{timezone.now():%Y-%m-%d %H:%M:%S}  created by {created_by.username if created_by else 'system'}\n",
     )
-    transaction.on_commit(lambda: job_enqueue(job_id=job.id))
+    if enqueue:
+        transaction.on_commit(lambda: job_enqueue(job_id=job.id))
     return job
 
 

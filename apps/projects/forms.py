@@ -1,5 +1,6 @@
 from django import forms
 
+from apps.core.forms import MultipleFileField, MultipleFileInput
 from apps.projects.models import Character, Project
 
 
@@ -24,18 +25,8 @@ class CharacterForm(forms.ModelForm):
             self.initial["aliases"] = ", ".join(self.instance.aliases)
 
 
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class ReferenceImagesField(forms.FileField):
-    def clean(self, data, initial=None):
-        files = data if isinstance(data, (list, tuple)) else [data]
-        return [super(ReferenceImagesField, self).clean(f, initial) for f in files if f]
-
-
 class ReferenceImageForm(forms.Form):
-    images = ReferenceImagesField(
+    images = MultipleFileField(
         widget=MultipleFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
         help_text="PNG, JPEG or WebP; one or more.",
     )

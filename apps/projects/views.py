@@ -10,6 +10,7 @@ from apps.core.errors import ApplicationError
 from apps.core.permissions import Action, authorize
 from apps.jobs.kinds import JOB_KINDS
 from apps.jobs.selectors import job_list
+from apps.media.selectors import asset_count, video_list
 from apps.projects import selectors, services
 from apps.projects.forms import CharacterForm, MemberForm, ProjectForm, ReferenceImageForm
 
@@ -53,6 +54,8 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "jobs": job_list(user=request.user, project=project)[:10],
             "job_kinds": sorted(JOB_KINDS.values(), key=lambda kind: kind.label),
             "member_form": MemberForm(),
+            "asset_total": asset_count(project=project),
+            "videos": video_list(project=project),
         },
     )
 

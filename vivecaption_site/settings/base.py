@@ -37,10 +37,12 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.projects",
     "apps.jobs",
+    "apps.media",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.core.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -109,9 +111,25 @@ STORAGES = {
 # Uploads: refuse big bodies before they are read into memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=200)
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=500)
 REFERENCE_IMAGE_MAX_BYTES = env.int("REFERENCE_IMAGE_MAX_BYTES", default=20 * 1024 * 1024)
 REFERENCE_IMAGE_MAX_PIXELS = env.int("REFERENCE_IMAGE_MAX_PIXELS", default=40_000_000)
+
+# Ingestion (images, zip archives, videos). Requests over INGEST_MAX_REQUEST_BYTES are refused
+# from their Content-Length, before the body is read; uploads stream to disk, never to memory.
+INGEST_MAX_REQUEST_BYTES = env.int("INGEST_MAX_REQUEST_BYTES", default=8 * 1024**3)
+INGEST_MAX_FILE_BYTES = env.int("INGEST_MAX_FILE_BYTES", default=4 * 1024**3)
+INGEST_MAX_IMAGE_BYTES = env.int("INGEST_MAX_IMAGE_BYTES", default=60 * 1024 * 1024)
+INGEST_MAX_IMAGE_PIXELS = env.int("INGEST_MAX_IMAGE_PIXELS", default=80_000_000)
+INGEST_MAX_FILES = env.int("INGEST_MAX_FILES", default=500)
+INGEST_JPEG_QUALITY = env.int("INGEST_JPEG_QUALITY", default=90)
+INGEST_THUMBNAIL_SIDE = env.int("INGEST_THUMBNAIL_SIDE", default=256)
+INGEST_DECODE_TIMEOUT_SECONDS = env.float("INGEST_DECODE_TIMEOUT_SECONDS", default=3600.0)
+INGEST_MAX_VIDEO_SECONDS = env.float("INGEST_MAX_VIDEO_SECONDS", default=6 * 3600.0)
+INGEST_PROBE_TIMEOUT_SECONDS = env.float("INGEST_PROBE_TIMEOUT_SECONDS", default=30.0)
+# The module run as the decoder child process (tests point it at decoders that crash or hang).
+INGEST_DECODER_MODULE = "workers.media.video"
+FILE_UPLOAD_HANDLERS = ["apps.media.uploads.SizeLimitedUploadHandler"]
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

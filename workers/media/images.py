@@ -65,7 +65,9 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits()) -> DecodedIma
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected("too_many_pixels", f"The image is too large to decode safely: {exc}") from exc
+        raise ImageRejected(
+            "too_many_pixels", f"The image is too large to decode safely (possible decompression bomb): {exc}"
+        ) from exc
     except UnidentifiedImageError as exc:
         raise ImageRejected("not_an_image", "The file is not an image this app can read.") from exc
     except (OSError, SyntaxError, ValueError) as exc:

@@ -1,0 +1,56 @@
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import QuerySet
+from django.http import Http404
+
+from apps.media.models import Asset, Video
+from apps.projects.models import Project
+from apps.projects.selectors import project_list
+
+ASSET_PAGE_SIZE = 48
+
+
+def asset_page(
+    *,
+    project: Project,
+    video_id: int | None = None,
+    t_from: float | None = None,
+    t_to: float | None = None,
+    after: int | None = None,
+    limit: int | None = None,
+) -> tuple[list[Asset], int | None]:
+    """One keyset page in upload order (frames of one video come in time order): rows after `after`.
+
+    Returns the page and the `after` value of the next page (None on the last page).
+    """
+    assets = Asset.objects.filter(project=project).select_related("video")
+    if video_id is not None:
+        assets = assets.filter(video_id=video_id)
+    if t_from is not None:
+        assets = assets.filter(timestamp_seconds__gte=t_from)
+    if t_to is not None:
+        assets = assets.filter(timestamp_seconds__lte=t_to)
+    if after is not None:
+        assets = assets.filter(id__gt=after)
+    limit = ASSET_PAGE_SIZE if limit is None else max(1, min(limit, 500))
+    rows = list(assets.order_by("id")[: limit + 1])  # one extra row tells whether a next page exists
+    page = rows[:limit]
+    return page, (page[-1].id if len(rows) > limit else None)
+
+
+def asset_get(*, user: User | AnonymousUser, asset_id: int, project: Project | None = None) -> Asset:
+    """The asset if the user is a member of its project; 404 otherwise (guessing ids reveals nothing)."""
+    assets = Asset.objects.select_related("video", "project").filter(project__in=project_list(user=user))
+    if project is not None:
+        assets = assets.filter(project=project)
+    asset = assets.filter(id=asset_id).first()
+    if asset is None:
+        raise Http404("No such asset.")
+    return asset
+
+
+def video_list(*, project: Project) -> QuerySet[Video]:
+    return Video.objects.filter(project=project).order_by("original_name", "id")
+
+
+def asset_count(*, project: Project) -> int:
+    return Asset.objects.filter(project=project).count()
