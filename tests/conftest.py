@@ -62,3 +62,13 @@ def database_backend() -> str:
 
 def broker_scheme() -> str:
     return settings.CELERY_BROKER_URL.split("://", 1)[0]
+
+
+@pytest.fixture
+def role_groups(transactional_db):
+    """Transactional tests flush tables, data-migration rows included: put the role groups back."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("apps.accounts.migrations.0001_role_groups").create_role_groups(apps, None)

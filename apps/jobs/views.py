@@ -1,3 +1,5 @@
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -35,7 +37,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @login_required
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = selectors.job_get(user=request.user, job_id=job_id)
-    return render(request, "jobs/detail.html", {"job": job, "kind": JOB_KINDS.get(job.kind)})
+    context = {
+        "job": job,
+        "kind": JOB_KINDS.get(job.kind),
+        "params_json": json.dumps(job.params, indent=2),
+        "result_json": json.dumps(job.result, indent=2),
+    }
+    return render(request, "jobs/detail.html", context)
 
 
 @login_required

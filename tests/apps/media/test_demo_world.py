@@ -9,7 +9,7 @@ from apps.projects.models import Project
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_demo_world_creates_the_project_roster_footage_and_ground_truth(settings, tmp_path, capsys):
+def test_demo_world_creates_the_project_roster_footage_and_ground_truth(role_groups, settings, tmp_path, capsys):
     settings.VAR_DIR = tmp_path
     call_command("seed_demo")
     call_command("demo_world", "--seconds", "8", "--out", str(tmp_path / "world"))
