@@ -186,3 +186,21 @@ def test_uploader_file_names_never_reach_storage(ingest, settings):
     job = ingest(("../../etc/passwd.png", image_bytes()), ("..\\..\\win.png", image_bytes((9, 9, 9))))
     assert set(outcomes(job)) == {"passwd.png", "win.png"}
     assert all(name.startswith("projects/") and "passwd" not in name for name in stored_files(settings))
+
+
+def test_webm_vp9_videos_are_sampled_too(ingest, tmp_path):
+    import av
+
+    path = tmp_path / "clip.webm"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libvpx-vp9", rate=2)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        for index in range(6):
+            image = Image.new("RGB", (160, 96), (index * 40, 255 - index * 40, 90))
+            for packet in stream.encode(av.VideoFrame.from_image(image)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    job = ingest(("clip.webm", path.read_bytes()))
+    assert outcomes(job)["clip.webm"] == ("added", "3 frames added")
+    assert Video.objects.get().codec == "vp9"

@@ -39,7 +39,7 @@ def test_a_request_over_the_size_limit_is_refused_before_its_body_is_read(client
     response = client.post(f"/projects/{project.id}/ingest/", {"files": [SimpleUploadedFile("big.png", b"x" * 5000)]})
     assert response.status_code == 413
     assert "the limit for one request is 1,000 bytes" in response.content.decode()
-    assert not Job.objects.exists()
+    assert not Job.objects.exists() and not settings.MEDIA_ROOT.exists()
 
 
 def test_a_file_over_the_per_file_limit_is_reported_and_the_others_go_on(
@@ -62,7 +62,7 @@ def test_too_many_files_is_a_clear_400(client, lead, project, settings):
     response = client.post(f"/projects/{project.id}/ingest/", {"files": files})
     assert response.status_code == 400
     assert "Too many files in one upload; the limit is 2." in response.content.decode()
-    assert not Job.objects.exists()
+    assert not Job.objects.exists() and not settings.MEDIA_ROOT.exists()
 
 
 def test_api_upload_returns_the_job(api_client, lead, project, django_capture_on_commit_callbacks):
