@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export DJANGO_SETTINGS_MODULE ?= vivecaption_site.settings.dev
 
-.PHONY: demo test venv venv-dev lint stop status migrate clean-var
+.PHONY: demo test venv venv-ml venv-dev lint stop status migrate clean-var
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,19 +15,28 @@ $(VENV)/.installed: requirements.txt
 	$(PIP) install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+$(VENV)/.installed-ml: requirements-ml.txt $(VENV)/.installed
+	$(PIP) install -q -r requirements-ml.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-ml
 	$(PIP) install -q -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
+venv-ml: $(VENV)/.installed-ml
 venv-dev: $(VENV)/.installed-dev
 
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
-demo: venv migrate
+demo: venv-ml migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py demo_world
+	$(PY) manage.py embed "Demo world"
+	# ~7 frames a cluster, as in the paper (2,161 frames → 310 clusters)
+	$(PY) manage.py cluster "Demo world" --min-cluster-size 2 --n-neighbors 5
+	$(PY) manage.py sample_gold "Demo world"
 	bin/demo start
 
 stop:

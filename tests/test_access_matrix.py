@@ -8,6 +8,7 @@ Rules the product promises (apps/core/permissions.py):
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -15,6 +16,8 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from apps.core.permissions import Role
+from apps.curation import services as curation_services
+from apps.curation.vectors import vectors_to_file
 from apps.media.models import AssetKind
 from apps.media.services import asset_add
 from apps.projects.models import ReferenceImage
@@ -23,6 +26,8 @@ from tests.factories import CharacterFactory, JobFactory, MembershipFactory, Pro
 from workers.media.assets import prepare_asset
 
 EVERYONE = {Role.LEAD, Role.ANNOTATOR, Role.REVIEWER}
+CLUSTER_FORM = {"n_neighbors": 5, "min_dist": 0.1, "metric": "cosine", "seed": 1, "min_cluster_size": 3}
+SAMPLE_FORM = {"strategy": "centroid", "seed": 0, "noise_picks": 0}
 LEADS = {Role.LEAD}
 
 
@@ -65,6 +70,13 @@ ENDPOINTS = [
     Endpoint("POST", "/projects/{project}/ingest/", LEADS, 302, upload="files"),
     Endpoint("GET", "/media/assets/{asset}/image/", EVERYONE, 200),
     Endpoint("GET", "/media/assets/{asset}/thumb/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/curation/", EVERYONE, 200),
+    Endpoint("POST", "/projects/{project}/curation/embed/", LEADS, 302),
+    Endpoint("POST", "/projects/{project}/curation/cluster/", LEADS, 302, data=CLUSTER_FORM),
+    Endpoint("GET", "/projects/{project}/curation/clusterings/{clustering}/", EVERYONE, 200),
+    Endpoint("POST", "/projects/{project}/curation/clusterings/{clustering}/sample/", LEADS, 302, data=SAMPLE_FORM),
+    Endpoint("GET", "/projects/{project}/gold/{gold_set}/", EVERYONE, 200),
+    Endpoint("POST", "/projects/{project}/gold/{gold_set}/edit/", LEADS, 302, data={"action": "freeze"}),
     Endpoint("GET", "/jobs/", EVERYONE, 200, project_scoped=False),
     Endpoint("GET", "/jobs/{job}/", EVERYONE, 200),
     Endpoint("GET", "/jobs/{job}/progress/", EVERYONE, 200),
@@ -109,7 +121,19 @@ def _world(project):
     asset, _ = asset_add(
         project=project, prepared=prepare_asset(Image.new("RGB", (32, 18), (project.id, 9, 9))), kind=AssetKind.IMAGE
     )
+    embedding = curation_services.embedding_run_record(
+        project=project, job=None, vectors_file=vectors_to_file([asset.id], np.ones((1, 4), np.float32)),
+        model_key="test", model_name="test", count=1, dim=4,
+    )  # fmt: skip
+    clustering = curation_services.clustering_run_record(
+        embedding_run=embedding, job=None, params={}, asset_ids=[asset.id], xy=[(0.0, 0.0)], labels=[0], seconds={}
+    )
+    gold_set = curation_services.gold_set_create(
+        project=project, clustering=clustering, picks=[(asset.id, 0, "centroid")], params={}, created_by=None
+    )
     return {
+        "clustering": clustering.id,
+        "gold_set": gold_set.id,
         "project": project.id,
         "character": character.id,
         "reference": reference.id,

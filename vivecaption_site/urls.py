@@ -20,6 +20,7 @@ urlpatterns = [
     path("projects/", include("apps.projects.urls")),
     path("jobs/", include("apps.jobs.urls")),
     path("", include("apps.media.urls")),
+    path("", include("apps.curation.urls")),
     path("api/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

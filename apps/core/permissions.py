@@ -25,6 +25,7 @@ class Action(StrEnum):
     MANAGE_MEMBERS = "manage_members"
     EDIT_ROSTER = "edit_roster"
     INGEST_MEDIA = "ingest_media"
+    CURATE = "curate"
     VIEW_JOBS = "view_jobs"
     LAUNCH_JOB = "launch_job"
     CANCEL_JOB = "cancel_job"
@@ -40,6 +41,7 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.MANAGE_MEMBERS: LEADS,
     Action.EDIT_ROSTER: LEADS,
     Action.INGEST_MEDIA: LEADS,
+    Action.CURATE: LEADS,
     Action.VIEW_JOBS: EVERYONE,
     Action.LAUNCH_JOB: LEADS,
     Action.CANCEL_JOB: LEADS,

@@ -19,11 +19,17 @@ JobHandler = Callable[["Job", "JobContext"], dict[str, Any]]
 class JobKind:
     name: str
     label: str
-    queue: str
+    queue: str | Callable[[], str]  # a callable decides at launch (e.g. gpu only where a GPU worker runs)
     handler: JobHandler
     clean_params: Callable[[dict[str, Any]], dict[str, Any]] = field(default=lambda params: dict(params))
     soft_time_limit: int | None = None
     time_limit: int | None = None
+
+    def resolve_queue(self) -> str:
+        queue = self.queue() if callable(self.queue) else self.queue
+        if queue not in ("cpu", "gpu"):
+            raise ValueError(f"Unknown queue {queue!r} for job kind {self.name!r}.")
+        return queue
 
 
 JOB_KINDS: dict[str, JobKind] = {}
@@ -33,12 +39,12 @@ def job_kind(
     *,
     name: str,
     label: str,
-    queue: str,
+    queue: str | Callable[[], str],
     clean_params: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     soft_time_limit: int | None = None,
     time_limit: int | None = None,
 ) -> Callable[[JobHandler], JobHandler]:
-    if queue not in ("cpu", "gpu"):
+    if not callable(queue) and queue not in ("cpu", "gpu"):
         raise ValueError(f"Unknown queue {queue!r} for job kind {name!r}.")
 
     def register(handler: JobHandler) -> JobHandler:

@@ -57,7 +57,7 @@ def job_create(
         kind=kind,
         project=project,
         created_by=created_by,
-        queue=spec.queue,
+        queue=spec.resolve_queue(),
         params=cleaned,
         max_attempts=settings.JOB_MAX_ATTEMPTS,
         message="Waiting for a worker",
@@ -77,7 +77,7 @@ def job_enqueue(*, job_id: int) -> bool:
     if job is None:
         return False
     spec = job_kind_get(job.kind)
-    options: dict[str, Any] = {"queue": spec.queue}
+    options: dict[str, Any] = {"queue": job.queue}
     if spec.soft_time_limit:
         options["soft_time_limit"] = spec.soft_time_limit
     if spec.time_limit:

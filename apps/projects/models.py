@@ -11,6 +11,12 @@ class Project(BaseModel):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     caption_schema_version = models.PositiveIntegerField(default=CURRENT_CAPTION_SCHEMA_VERSION)
+    clip_model_name = models.CharField(
+        max_length=200, blank=True, help_text="open_clip model name; empty = the model profile's CLIP"
+    )
+    clip_pretrained = models.CharField(
+        max_length=500, blank=True, help_text="open_clip pretrained tag or a local checkpoint path"
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
 

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "apps.projects",
     "apps.jobs",
     "apps.media",
+    "apps.curation",
 ]
 
 MIDDLEWARE = [
@@ -201,6 +202,12 @@ JOB_REENQUEUE_AFTER_SECONDS = env.float("JOB_REENQUEUE_AFTER_SECONDS", default=6
 JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 
 MODEL_PROFILE = env.str("MODEL_PROFILE", default="tiny")
+# Where built tiny models and downloaded checkpoints live (workers only).
+MODELS_DIR = Path(env.str("MODELS_DIR", default=str(VAR_DIR / "models")))
+# Embedding runs on the gpu queue only where a GPU worker serves it (set in docker-compose).
+EMBED_QUEUE = env.str("EMBED_QUEUE", default="cpu")
+EMBED_BATCH_SIZE = env.int("EMBED_BATCH_SIZE", default=64)
+EMBED_NUM_WORKERS = env.int("EMBED_NUM_WORKERS", default=2)
 
 LOGGING = {
     "version": 1,

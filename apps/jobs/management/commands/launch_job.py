@@ -43,12 +43,16 @@ class Command(BaseCommand):
 def follow_job(job_id: int, out, poll_seconds: float = 0.5) -> Job:
     """Draw a text progress bar until the job ends."""
     width = 30
+    last_line = ""
     while True:
         job = Job.objects.get(id=job_id)
         filled = int(job.progress * width)
         bar = "#" * filled + "." * (width - filled)
-        out.write(f"\r[{bar}] {job.progress_percent:3d}% {job.status:<9} {job.message[:60]:<60}", ending="")
-        out.flush()
+        line = f"\r[{bar}] {job.progress_percent:3d}% {job.status:<9} {job.message[:60]:<60}"
+        if line != last_line:  # redraw only on change: logs of non-terminals stay short
+            out.write(line, ending="")
+            out.flush()
+            last_line = line
         if job.is_finished:
             out.write("")
             return job

@@ -1,0 +1,31 @@
+from apps.curation.management.commands._curation_command import CurationCommand
+from apps.curation.services import clustering_start
+
+
+class Command(CurationCommand):
+    help = "Project the latest embeddings to 2-D with UMAP and cluster them with HDBSCAN."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--n-neighbors", type=int, default=15)
+        parser.add_argument("--min-dist", type=float, default=0.1)
+        parser.add_argument("--metric", default="cosine")
+        parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument("--min-cluster-size", type=int, default=5)
+        parser.add_argument("--min-samples", type=int, default=None)
+
+    def handle(self, *args, project, user, **options):
+        project_obj = self.project(project)
+        params = {
+            key: options[key]
+            for key in ("n_neighbors", "min_dist", "metric", "seed", "min_cluster_size", "min_samples")
+        }
+        result = self.run(
+            lambda: clustering_start(project=project_obj, created_by=self.user(user), params=params, enqueue=False)
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{result['clusters']} clusters over {result['points']} frames; "
+                f"noise share {result['noise_share']:.1%} (clustering #{result['clustering_run_id']})"
+            )
+        )

@@ -1,0 +1,16 @@
+from apps.curation.management.commands._curation_command import CurationCommand
+from apps.curation.services import embedding_start
+
+
+class Command(CurationCommand):
+    help = "Embed a project's new frames with CLIP (the model profile's, or the project's own)."
+
+    def handle(self, *args, project, user, **options):
+        project_obj = self.project(project)
+        result = self.run(lambda: embedding_start(project=project_obj, created_by=self.user(user), enqueue=False))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{result['model']}: {result['embedded']} embedded, {result['reused']} reused, "
+                f"{result['failed']} failed ({result['images_per_second']} images/s)"
+            )
+        )

@@ -1,0 +1,29 @@
+from django.core.management.base import CommandError
+
+from apps.curation.management.commands._curation_command import CurationCommand
+from apps.curation.models import ClusteringRun
+from apps.curation.services import gold_sample_start
+
+
+class Command(CurationCommand):
+    help = "Sample a new gold-set version: one frame per cluster of the latest (or given) clustering."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--clustering", type=int, default=None, help="clustering run id (default: latest)")
+        parser.add_argument("--strategy", default="centroid", choices=["centroid", "random"])
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--noise-picks", type=int, default=0)
+        parser.add_argument("--target-size", type=int, default=None)
+
+    def handle(self, *args, project, user, clustering, **options):
+        project_obj = self.project(project)
+        runs = ClusteringRun.objects.filter(project=project_obj).order_by("-id")
+        run = runs.filter(id=clustering).first() if clustering else runs.first()
+        if run is None:
+            raise CommandError("No clustering run: run `manage.py cluster` first.")
+        params = {key: options[key] for key in ("strategy", "seed", "noise_picks", "target_size")}
+        result = self.run(
+            lambda: gold_sample_start(clustering=run, created_by=self.user(user), params=params, enqueue=False)
+        )
+        self.stdout.write(self.style.SUCCESS(f"Gold set v{result['version']}: {result['size']} frames"))

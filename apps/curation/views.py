@@ -1,0 +1,146 @@
+"""Curation pages: runs overview, the interactive projection, gold sets."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.core.errors import ApplicationError
+from apps.core.permissions import Action, authorize
+from apps.curation import selectors, services
+from apps.curation.forms import ClusteringForm, GoldSampleForm
+from apps.media.selectors import asset_get
+from apps.projects.selectors import project_get
+
+
+@login_required
+def overview(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get(user=request.user, project_id=project_id)
+    context = {
+        "project": project,
+        "embedding_runs": selectors.embedding_run_list(project=project)[:10],
+        "clustering_runs": selectors.clustering_run_list(project=project)[:20],
+        "gold_sets": selectors.gold_set_list(project=project),
+        "cluster_form": ClusteringForm(),
+    }
+    return render(request, "curation/overview.html", context)
+
+
+def _launched(request: HttpRequest, start) -> HttpResponse | None:
+    try:
+        job = start()
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return None
+    messages.success(request, f"Launched job #{job.id}.")
+    return redirect("jobs:detail", job_id=job.id)
+
+
+@login_required
+@require_POST
+def embed_launch(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get(user=request.user, project_id=project_id)
+    authorize(request.user, Action.CURATE)
+    response = _launched(request, lambda: services.embedding_start(project=project, created_by=request.user))
+    return response or redirect("curation:overview", project_id=project.id)
+
+
+@login_required
+@require_POST
+def cluster_launch(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get(user=request.user, project_id=project_id)
+    authorize(request.user, Action.CURATE)
+    form = ClusteringForm(request.POST)
+    if form.is_valid():
+        params = form.cleaned_data
+        response = _launched(
+            request, lambda: services.clustering_start(project=project, created_by=request.user, params=params)
+        )
+        if response:
+            return response
+    else:
+        messages.error(request, f"Check the clustering parameters: {form.errors.as_text()}")
+    return redirect("curation:overview", project_id=project.id)
+
+
+@login_required
+def clustering_detail(request: HttpRequest, project_id: int, clustering_id: int) -> HttpResponse:
+    project = project_get(user=request.user, project_id=project_id)
+    clustering = selectors.clustering_run_get(project=project, clustering_id=clustering_id)
+    gold_set = selectors.gold_set_latest_for(clustering=clustering)
+    points = selectors.projection_points(clustering=clustering)
+    gold_ids = set(gold_set.items.values_list("asset_id", flat=True)) if gold_set else set()
+    scatter = {
+        "asset": [p[0] for p in points],
+        "x": [round(p[1], 4) for p in points],
+        "y": [round(p[2], 4) for p in points],
+        "cluster": [p[3] for p in points],
+        "gold": [p[0] in gold_ids for p in points],
+        "asset_url": f"/projects/{project.id}/assets/0/",
+        "thumb_url": "/media/assets/0/thumb/",
+    }
+    context = {
+        "project": project,
+        "clustering": clustering,
+        "gold_set": gold_set,
+        "scatter": scatter,
+        "clusters": selectors.cluster_table(clustering=clustering, gold_set=gold_set),
+        "sample_form": GoldSampleForm(),
+    }
+    return render(request, "curation/clustering.html", context)
+
+
+@login_required
+@require_POST
+def gold_sample_launch(request: HttpRequest, project_id: int, clustering_id: int) -> HttpResponse:
+    project = project_get(user=request.user, project_id=project_id)
+    authorize(request.user, Action.CURATE)
+    clustering = selectors.clustering_run_get(project=project, clustering_id=clustering_id)
+    form = GoldSampleForm(request.POST)
+    if form.is_valid():
+        params = form.cleaned_data
+        response = _launched(
+            request,
+            lambda: services.gold_sample_start(clustering=clustering, created_by=request.user, params=params),
+        )
+        if response:
+            return response
+    else:
+        messages.error(request, f"Check the sampling parameters: {form.errors.as_text()}")
+    return redirect("curation:clustering", project_id=project.id, clustering_id=clustering.id)
+
+
+@login_required
+def gold_set_detail(request: HttpRequest, project_id: int, gold_set_id: int) -> HttpResponse:
+    project = project_get(user=request.user, project_id=project_id)
+    gold_set = selectors.gold_set_get(project=project, gold_set_id=gold_set_id)
+    items = selectors.gold_items(gold_set=gold_set)
+    return render(request, "curation/gold_set.html", {"project": project, "gold_set": gold_set, "items": items})
+
+
+@login_required
+@require_POST
+def gold_set_edit(request: HttpRequest, project_id: int, gold_set_id: int) -> HttpResponse:
+    """Lead edits: add an asset by id, remove an item, or freeze the set."""
+    project = project_get(user=request.user, project_id=project_id)
+    authorize(request.user, Action.CURATE)
+    gold_set = selectors.gold_set_get(project=project, gold_set_id=gold_set_id)
+    action = request.POST.get("action")
+    try:
+        if action == "add":
+            asset_id = int(request.POST.get("asset_id", "0") or 0)
+            asset = asset_get(user=request.user, asset_id=asset_id, project=project)
+            services.gold_item_add(gold_set=gold_set, asset=asset, added_by=request.user)
+            messages.success(request, f"Added {asset} to {gold_set}.")
+        elif action == "remove":
+            services.gold_item_remove(gold_set=gold_set, item_id=int(request.POST.get("item_id", "0") or 0))
+            messages.success(request, "Removed.")
+        elif action == "freeze":
+            services.gold_set_freeze(gold_set=gold_set)
+            messages.success(request, f"{gold_set} is frozen.")
+        else:
+            messages.error(request, "Unknown action.")
+    except (ApplicationError, ValueError) as exc:
+        messages.error(request, getattr(exc, "message", "Bad input."))
+    return redirect("curation:gold_set", project_id=project.id, gold_set_id=gold_set.id)

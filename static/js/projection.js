@@ -1,0 +1,42 @@
+// The interactive projection: one WebGL trace for clustered frames, one for noise, one ring per gold pick.
+(function () {
+  const data = JSON.parse(document.getElementById("projection-data").textContent);
+  const pick = (mask) => {
+    const out = { x: [], y: [], asset: [], cluster: [] };
+    data.asset.forEach((id, i) => {
+      if (mask(i)) { out.x.push(data.x[i]); out.y.push(data.y[i]); out.asset.push(id); out.cluster.push(data.cluster[i]); }
+    });
+    return out;
+  };
+  const clustered = pick((i) => data.cluster[i] !== -1);
+  const noise = pick((i) => data.cluster[i] === -1);
+  const gold = pick((i) => data.gold[i]);
+  // A qualitative palette (Tableau 20): neighbouring cluster labels get clearly different colours.
+  const palette = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+    "#a0cbe8", "#ffbe7d", "#8cd17d", "#b6992d", "#499894", "#86bcb6", "#d37295", "#fabfd2", "#79706e", "#d4a6c8", "#f1ce63"];
+  const hover = "frame %{customdata[0]}<br>cluster %{customdata[1]}<extra></extra>";
+  const custom = (t) => t.asset.map((id, i) => [id, t.cluster[i] === -1 ? "noise" : t.cluster[i]]);
+  const traces = [
+    { type: "scattergl", mode: "markers", name: "clustered", x: clustered.x, y: clustered.y, customdata: custom(clustered),
+      hovertemplate: hover, marker: { size: 6, color: clustered.cluster.map((c) => palette[c % palette.length]), opacity: 0.9 } },
+    { type: "scattergl", mode: "markers", name: "noise", x: noise.x, y: noise.y, customdata: custom(noise),
+      hovertemplate: hover, marker: { size: 5, color: "#adb5bd", opacity: 0.6 } },
+    { type: "scattergl", mode: "markers", name: "gold picks", x: gold.x, y: gold.y, customdata: custom(gold),
+      hovertemplate: hover, marker: { size: 13, color: "rgba(0,0,0,0)", line: { color: "#111827", width: 2 } } },
+  ];
+  const layout = { margin: { l: 30, r: 10, t: 10, b: 30 }, legend: { orientation: "h" }, hovermode: "closest",
+                   xaxis: { zeroline: false, title: "UMAP 1" }, yaxis: { zeroline: false, title: "UMAP 2" } };
+  const plot = document.getElementById("projection");
+  Plotly.newPlot(plot, traces, layout, { responsive: true, displaylogo: false });
+  const preview = document.getElementById("hover-preview");
+  const image = preview.querySelector("img");
+  plot.on("plotly_hover", (event) => {
+    const id = event.points[0].customdata[0];
+    image.src = data.thumb_url.replace("/0/", "/" + id + "/");
+    preview.hidden = false;
+  });
+  plot.on("plotly_unhover", () => { preview.hidden = true; });
+  plot.on("plotly_click", (event) => {
+    window.location = data.asset_url.replace("/0/", "/" + event.points[0].customdata[0] + "/");
+  });
+})();

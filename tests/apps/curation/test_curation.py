@@ -1,0 +1,188 @@
+"""Embed → cluster → sample gold through the real jobs (tiny CLIP), and the curation pages."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from django.core.management import call_command
+from PIL import Image, ImageDraw
+
+from apps.core.errors import ApplicationError, InvalidStateError
+from apps.curation import services
+from apps.curation.models import ClusteringRun, EmbeddingRun, GoldItem, GoldSet, ProjectionPoint
+from apps.curation.vectors import vectors_load
+from apps.jobs.models import JobStatus
+from apps.jobs.runner import job_execute
+from apps.media.models import Asset, AssetKind
+from apps.media.services import asset_add
+from workers.media.assets import prepare_asset
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(autouse=True)
+def _tiny_models(settings, models_dir):
+    settings.MODEL_PROFILE = "tiny"
+    settings.MODELS_DIR = models_dir
+    settings.EMBED_NUM_WORKERS = 0
+
+
+def add_frames(project, count, start=0):
+    assets = []
+    for index in range(start, start + count):
+        scene = index % 4  # four looks, so the projection has structure
+        image = Image.new("RGB", (128, 72), [(200, 40, 40), (40, 200, 40), (40, 40, 200), (220, 220, 40)][scene])
+        ImageDraw.Draw(image).ellipse((index % 60, 10, index % 60 + 30, 40), fill=(index * 5 % 255, 0, 0))
+        asset, _ = asset_add(project=project, prepared=prepare_asset(image), kind=AssetKind.IMAGE)
+        assets.append(asset)
+    return assets
+
+
+def run(job):
+    job_execute(job.id)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    return job.result
+
+
+def test_embedding_is_incremental(project, lead):
+    add_frames(project, 10)
+    first = run(services.embedding_start(project=project, created_by=lead, enqueue=False))
+    assert (first["embedded"], first["reused"]) == (10, 0)
+    add_frames(project, 3, start=10)
+    second = run(services.embedding_start(project=project, created_by=lead, enqueue=False))
+    assert (second["embedded"], second["reused"]) == (3, 10)
+
+    old, new = EmbeddingRun.objects.order_by("id")
+    old_ids, old_vectors = vectors_load(old)
+    new_ids, new_vectors = vectors_load(new)
+    assert sorted(new_ids) == sorted(Asset.objects.values_list("id", flat=True)) and new.count == 13
+    for row, asset_id in enumerate(old_ids):  # carried over untouched, not recomputed
+        assert (new_vectors[new_ids.index(asset_id)] == old_vectors[row]).all()
+
+
+def test_cluster_and_sample_gold_store_what_the_workers_computed(project, lead):
+    add_frames(project, 24)
+    run(services.embedding_start(project=project, created_by=lead, enqueue=False))
+    result = run(
+        services.clustering_start(
+            project=project, created_by=lead, params={"n_neighbors": 5, "min_cluster_size": 3}, enqueue=False
+        )
+    )
+    clustering = ClusteringRun.objects.get(id=result["clustering_run_id"])
+    points = ProjectionPoint.objects.filter(clustering=clustering)
+    assert points.count() == clustering.point_count == 24
+    assert clustering.n_clusters == len(set(points.exclude(cluster=-1).values_list("cluster", flat=True))) >= 2
+    assert clustering.noise_count == points.filter(cluster=-1).count()
+    assert sum(clustering.cluster_sizes.values()) + clustering.noise_count == 24
+
+    sampled = run(services.gold_sample_start(clustering=clustering, created_by=lead, params={}, enqueue=False))
+    gold_set = GoldSet.objects.get(id=sampled["gold_set_id"])
+    items = list(gold_set.items.all())
+    assert len(items) == clustering.n_clusters and sorted(i.cluster for i in items) == sorted(
+        int(c) for c in clustering.cluster_sizes
+    )
+    for item in items:  # each pick really belongs to the cluster it stands for
+        assert points.get(asset=item.asset).cluster == item.cluster
+
+    again = run(services.gold_sample_start(clustering=clustering, created_by=lead, params={}, enqueue=False))
+    assert again["version"] == 2 and GoldSet.objects.count() == 2
+
+
+def test_cluster_refuses_bad_parameters_and_missing_embeddings(project, lead):
+    with pytest.raises(ApplicationError, match="Embed the project's frames"):
+        services.clustering_start(project=project, created_by=lead, params={})
+    with pytest.raises(ApplicationError, match="no footage"):
+        services.embedding_start(project=project, created_by=lead)
+    add_frames(project, 3)
+    run(services.embedding_start(project=project, created_by=lead, enqueue=False))
+    with pytest.raises(ApplicationError, match="n_neighbors must be between"):
+        services.clustering_start(project=project, created_by=lead, params={"n_neighbors": 1})
+    job = services.clustering_start(project=project, created_by=lead, params={}, enqueue=False)
+    job_execute(job.id)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and "needs at least 5 frames; there are 3" in job.error
+
+
+def test_gold_set_edits_and_freeze(project, lead, other_project):
+    assets = add_frames(project, 4)
+    gold_set = services.gold_set_create(
+        project=project, clustering=None, picks=[(assets[0].id, 0, "centroid")], params={}, created_by=lead
+    )
+    services.gold_item_add(gold_set=gold_set, asset=assets[1], added_by=lead)
+    with pytest.raises(ApplicationError, match="already in"):
+        services.gold_item_add(gold_set=gold_set, asset=assets[1], added_by=lead)
+    foreign = add_frames(other_project, 1, start=50)[0]
+    with pytest.raises(ApplicationError, match="another project"):
+        services.gold_item_add(gold_set=gold_set, asset=foreign, added_by=lead)
+    services.gold_item_remove(gold_set=gold_set, item_id=GoldItem.objects.get(asset=assets[0]).id)
+    services.gold_set_freeze(gold_set=gold_set)
+    with pytest.raises(InvalidStateError, match="frozen"):
+        services.gold_item_add(gold_set=gold_set, asset=assets[2], added_by=lead)
+    assert [item.asset for item in gold_set.items.all()] == [assets[1]]
+
+
+def test_projection_page_shows_the_numbers_in_the_database(client, lead, project):
+    add_frames(project, 20)
+    call_command("embed", str(project.id))
+    call_command("cluster", str(project.id), "--n-neighbors", "5", "--min-cluster-size", "3")
+    call_command("sample_gold", str(project.id))
+    clustering = ClusteringRun.objects.get()
+    gold_set = GoldSet.objects.get()
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.id}/curation/clusterings/{clustering.id}/").content.decode()
+
+    data = json.loads(page.split('<script id="projection-data" type="application/json">')[1].split("</script>")[0])
+    db_points = list(ProjectionPoint.objects.filter(clustering=clustering).order_by("asset_id"))
+    assert data["asset"] == [p.asset_id for p in db_points]
+    assert data["cluster"] == [p.cluster for p in db_points]
+    assert sum(data["gold"]) == gold_set.items.count()
+    assert f'<strong id="stat-clusters">{clustering.n_clusters}</strong>' in page
+    assert f'<strong id="stat-noise">{clustering.noise_count}</strong>' in page
+    assert page.count('class="pick"') == gold_set.items.count()
+    assert "/static/vendor/plotly-4.1.1.min.js" in page and "cdn" not in page.lower()
+
+    overview = client.get(f"/projects/{project.id}/curation/").content.decode()
+    assert f"v{gold_set.version}" in overview and "Embed new frames" in overview
+
+
+def test_lead_edits_a_gold_set_from_its_page_and_others_cannot(client, lead, annotator, project):
+    assets = add_frames(project, 3)
+    gold_set = services.gold_set_create(
+        project=project, clustering=None, picks=[(assets[0].id, None, "manual")], params={}, created_by=lead
+    )
+    url = f"/projects/{project.id}/gold/{gold_set.id}/edit/"
+    client.force_login(annotator)
+    assert client.post(url, {"action": "add", "asset_id": assets[1].id}).status_code == 403
+    client.force_login(lead)
+    client.post(url, {"action": "add", "asset_id": assets[1].id})
+    client.post(url, {"action": "freeze"})
+    response = client.post(url, {"action": "add", "asset_id": assets[2].id}, follow=True)
+    assert "is frozen" in response.content.decode()
+    assert gold_set.items.count() == 2
+
+
+def test_the_web_process_never_imports_the_compute_stack():
+    code = (
+        "import django, sys; django.setup();"
+        "from django.test import Client; from django.urls import reverse;"
+        "import apps.curation.handlers, apps.curation.views, apps.media.handlers;"
+        "Client().get('/accounts/login/'); Client().get('/api/schema/');"
+        "heavy = [m for m in ('torch', 'open_clip', 'umap', 'hdbscan', 'numba', 'sklearn') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "vivecaption_site.settings.test"},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

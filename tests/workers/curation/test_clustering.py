@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from workers.curation.cluster import project_and_cluster
+from workers.curation.config import ClusteringConfig, ClusteringError, GoldSamplingConfig
+from workers.curation.gold import sample_gold
+
+
+def blobs(n_blobs=6, per_blob=25, dim=32, seed=0, noise_points=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(n_blobs, dim)) * 4
+    points = [center + 0.1 * rng.normal(size=(per_blob, dim)) for center in centers]
+    if noise_points:
+        points.append(rng.uniform(-12, 12, size=(noise_points, dim)))
+    vectors = np.concatenate(points).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def clustered():
+    vectors = blobs()
+    return vectors, project_and_cluster(vectors, ClusteringConfig(seed=3, min_cluster_size=5))
+
+
+def test_finds_the_blobs_and_is_deterministic_under_a_seed(clustered):
+    vectors, result = clustered
+    assert result.n_clusters == 6
+    assert result.xy.shape == (150, 2) and result.xy.dtype == np.float32
+    again = project_and_cluster(vectors, ClusteringConfig(seed=3, min_cluster_size=5))
+    np.testing.assert_array_equal(result.labels, again.labels)
+    np.testing.assert_array_equal(result.xy, again.xy)
+    assert sum(result.cluster_sizes.values()) + round(result.noise_share * 150) == 150
+
+
+def test_one_pick_per_cluster_and_noise_is_excluded(clustered):
+    vectors, result = clustered
+    labels = result.labels.copy()
+    labels[:7] = -1  # pretend some frames were noise
+    ids = list(range(1000, 1000 + len(vectors)))
+    picks = sample_gold(ids, vectors, labels)
+    clusters = [pick.cluster for pick in picks]
+    assert sorted(clusters) == sorted(set(labels.tolist()) - {-1})  # exactly one per cluster
+    assert all(labels[ids.index(pick.asset_id)] == pick.cluster for pick in picks)
+    assert not any(pick.cluster == -1 for pick in picks)
+
+
+def test_centroid_pick_is_the_member_nearest_the_cluster_mean(clustered):
+    vectors, result = clustered
+    ids = list(range(len(vectors)))
+    for pick in sample_gold(ids, vectors, result.labels):
+        members = np.flatnonzero(result.labels == pick.cluster)
+        centroid = vectors[members].mean(axis=0)
+        best = members[np.argmax(vectors[members] @ (centroid / np.linalg.norm(centroid)))]
+        assert pick.asset_id == best
+
+
+def test_noise_picks_target_size_and_random_strategy(clustered):
+    vectors, result = clustered
+    labels = result.labels.copy()
+    labels[:10] = -1
+    ids = list(range(len(vectors)))
+    with_noise = sample_gold(ids, vectors, labels, GoldSamplingConfig(noise_picks=3, seed=1))
+    assert sum(p.cluster == -1 for p in with_noise) == 3 and all(
+        labels[p.asset_id] == -1 for p in with_noise if p.cluster == -1
+    )
+    assert len(sample_gold(ids, vectors, labels, GoldSamplingConfig(target_size=4))) == 4
+    topped = sample_gold(ids, vectors, labels, GoldSamplingConfig(target_size=20))
+    assert len(topped) == 20 and len({p.asset_id for p in topped}) == 20
+    first = sample_gold(ids, vectors, labels, GoldSamplingConfig(strategy="random", seed=5))
+    assert first == sample_gold(ids, vectors, labels, GoldSamplingConfig(strategy="random", seed=5))
+
+
+def test_bad_parameters_and_too_few_frames_are_clear_errors():
+    with pytest.raises(ClusteringError, match="n_neighbors"):
+        ClusteringConfig(n_neighbors=1)
+    with pytest.raises(ClusteringError, match="metric"):
+        ClusteringConfig(metric="hamming-ish")
+    with pytest.raises(ClusteringError, match="needs at least 5 frames; there are 3"):
+        project_and_cluster(blobs(n_blobs=1, per_blob=3), ClusteringConfig())
+    with pytest.raises(ValueError, match="strategy"):
+        GoldSamplingConfig(strategy="best")
