@@ -33,6 +33,8 @@ class ProjectOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     caption_schema_version = serializers.IntegerField()
+    clip_model_name = serializers.CharField()
+    clip_pretrained = serializers.CharField()
     created_at = serializers.DateTimeField()
 
 
@@ -71,6 +73,8 @@ class ProjectDetailApi(APIView):
 
         name = serializers.CharField(max_length=200, required=False)
         description = serializers.CharField(required=False, allow_blank=True)
+        clip_model_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        clip_pretrained = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
     @extend_schema(responses={200: ProjectOutputSerializer})
     def get(self, request, project_id: int):

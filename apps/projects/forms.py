@@ -7,7 +7,8 @@ from apps.projects.models import Character, Project
 class ProjectForm(forms.ModelForm):
     class Meta:
         model = Project
-        fields = ["name", "description"]
+        fields = ["name", "description", "clip_model_name", "clip_pretrained"]
+        labels = {"clip_model_name": "CLIP model (open_clip name)", "clip_pretrained": "CLIP weights"}
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
 

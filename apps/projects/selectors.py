@@ -48,3 +48,10 @@ def reference_image_get(*, user: User | AnonymousUser, reference_id: int) -> Ref
 
 def project_member_list(*, project: Project) -> QuerySet[User]:
     return User.objects.filter(memberships__project=project).prefetch_related("groups").order_by("username")
+
+
+def project_by_id_or_name(value: str) -> Project | None:
+    """For management commands: `12` or `"Demo world"` (no membership check: a shell is trusted)."""
+    if value.isdigit():
+        return Project.objects.filter(id=int(value)).first()
+    return Project.objects.filter(name=value).first()

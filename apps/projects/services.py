@@ -19,12 +19,28 @@ def project_create(*, name: str, description: str = "", created_by: User) -> Pro
     if not name:
         raise ApplicationError("A project needs a name.", field="name")
     project = Project.objects.create(name=name, description=description, created_by=created_by)
+    # Only name and description at creation; model choices are edits (project_update).
     Membership.objects.create(project=project, user=created_by)
     return project
 
 
 @transaction.atomic
-def project_update(*, project: Project, name: str | None = None, description: str | None = None) -> Project:
+def project_update(
+    *,
+    project: Project,
+    name: str | None = None,
+    description: str | None = None,
+    clip_model_name: str | None = None,
+    clip_pretrained: str | None = None,
+) -> Project:
+    """Edit a project. A CLIP model of its own (name + pretrained tag or local checkpoint path)
+    replaces the model profile's for later embedding runs; earlier vectors stay in their space."""
+    if clip_pretrained and not clip_model_name and not project.clip_model_name:
+        raise ApplicationError("Give the CLIP model's name along with its weights.", field="clip_model_name")
+    if clip_model_name is not None:
+        project.clip_model_name = clip_model_name.strip()
+    if clip_pretrained is not None:
+        project.clip_pretrained = clip_pretrained.strip()
     if name is not None:
         if not name.strip():
             raise ApplicationError("A project needs a name.", field="name")

@@ -31,7 +31,9 @@ def project_create(request: HttpRequest) -> HttpResponse:
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            project = services.project_create(created_by=request.user, **form.cleaned_data)
+            project = services.project_create(
+                created_by=request.user, name=form.cleaned_data["name"], description=form.cleaned_data["description"]
+            )
         except ApplicationError as exc:
             _form_error(form, exc)
         else:

@@ -186,3 +186,19 @@ def test_the_web_process_never_imports_the_compute_stack():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_a_project_can_name_its_own_clip(api_client, lead, project, settings, models_dir):
+    from workers.vision.tiny import build_tiny_clip
+
+    spec = build_tiny_clip(models_dir / "own")
+    api_client.force_authenticate(lead)
+    response = api_client.patch(
+        f"/api/projects/{project.id}/",
+        {"clip_model_name": spec.model_name, "clip_pretrained": spec.pretrained},
+        format="json",
+    )
+    assert response.status_code == 200 and response.json()["clip_pretrained"] == spec.pretrained
+    add_frames(project, 2)
+    result = run(services.embedding_start(project=project, created_by=lead, enqueue=False))
+    assert result["model"] == spec.key and EmbeddingRun.objects.get().pretrained == spec.pretrained

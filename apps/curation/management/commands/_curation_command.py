@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.core.errors import ApplicationError
 from apps.jobs.inline import job_run_inline
 from apps.projects.models import Project
+from apps.projects.selectors import project_by_id_or_name
 
 
 class CurationCommand(BaseCommand):
@@ -14,11 +15,7 @@ class CurationCommand(BaseCommand):
         parser.add_argument("--user", default=None, help="username recorded as the launcher")
 
     def project(self, value: str) -> Project:
-        project = (
-            Project.objects.filter(id=int(value)).first()
-            if value.isdigit()
-            else Project.objects.filter(name=value).first()
-        )
+        project = project_by_id_or_name(value)
         if project is None:
             raise CommandError(f"No project {value!r}.")
         return project

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.core.errors import ApplicationError
 from apps.jobs.inline import job_run_inline
 from apps.media.services import ingest_start_from_paths
-from apps.projects.models import Project
+from apps.projects.selectors import project_by_id_or_name
 
 
 class Command(BaseCommand):
@@ -19,11 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--user", default=None, help="username recorded as the uploader")
 
     def handle(self, *args, project, paths, every, user, **options):
-        project_obj = (
-            Project.objects.filter(id=int(project)).first()
-            if project.isdigit()
-            else Project.objects.filter(name=project).first()
-        )
+        project_obj = project_by_id_or_name(project)
         if project_obj is None:
             raise CommandError(f"No project {project!r}.")
         user_obj = User.objects.filter(username=user).first() if user else None
