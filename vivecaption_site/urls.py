@@ -21,6 +21,7 @@ urlpatterns = [
     path("jobs/", include("apps.jobs.urls")),
     path("", include("apps.media.urls")),
     path("", include("apps.curation.urls")),
+    path("", include("apps.captioning.urls")),
     path("api/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

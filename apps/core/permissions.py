@@ -26,6 +26,7 @@ class Action(StrEnum):
     EDIT_ROSTER = "edit_roster"
     INGEST_MEDIA = "ingest_media"
     CURATE = "curate"
+    RUN_MODELS = "run_models"
     VIEW_JOBS = "view_jobs"
     LAUNCH_JOB = "launch_job"
     CANCEL_JOB = "cancel_job"
@@ -42,6 +43,7 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.EDIT_ROSTER: LEADS,
     Action.INGEST_MEDIA: LEADS,
     Action.CURATE: LEADS,
+    Action.RUN_MODELS: LEADS,
     Action.VIEW_JOBS: EVERYONE,
     Action.LAUNCH_JOB: LEADS,
     Action.CANCEL_JOB: LEADS,

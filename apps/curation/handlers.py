@@ -4,15 +4,11 @@ torch, open_clip, umap and hdbscan are imported inside the handlers: this module
 the web process too (to register the kinds), which must never import them.
 """
 
-import shutil
-import tempfile
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 
+from apps.core.files import local_paths
 from apps.curation import services
 from apps.curation.models import ClusteringRun, EmbeddingRun
 from apps.curation.vectors import vectors_load, vectors_to_file
@@ -61,27 +57,6 @@ def _clean_gold_params(params: dict[str, Any]) -> dict[str, Any]:
     return {**asdict(config), "clustering_run_id": cleaned.get("clustering_run_id")}
 
 
-@contextmanager
-def _local_image_paths(assets: list[Asset]):
-    """Local files for the decoders: the storage's own paths, or temp copies (object storage)."""
-    paths: list[tuple[int, Path]] = []
-    temp_dir = None
-    try:
-        for asset in assets:
-            try:
-                paths.append((asset.id, Path(asset.image.path)))
-            except NotImplementedError:
-                temp_dir = temp_dir or Path(tempfile.mkdtemp(prefix="vive-embed-"))
-                local = temp_dir / f"{asset.id}.jpg"
-                with default_storage.open(asset.image.name, "rb") as source, open(local, "wb") as target:
-                    shutil.copyfileobj(source, target)
-                paths.append((asset.id, local))
-        yield paths
-    finally:
-        if temp_dir is not None:
-            shutil.rmtree(temp_dir, ignore_errors=True)
-
-
 def _embed_queue() -> str:
     return settings.EMBED_QUEUE
 
@@ -108,7 +83,8 @@ def embed(job: Job, ctx: JobContext) -> dict[str, Any]:
     new_assets = list(Asset.objects.filter(project=project).exclude(id__in=known_ids).order_by("id"))
     ctx.log(f"{spec.key}: {len(known_ids)} vectors reused, {len(new_assets)} assets to embed on {device}")
 
-    with _local_image_paths(new_assets) as items:
+    with local_paths([asset.image for asset in new_assets]) as paths:
+        items = [(asset.id, path) for asset, path in zip(new_assets, paths, strict=True)]
         result = embed_images(
             spec,
             items,

@@ -19,8 +19,10 @@ def project_create(*, name: str, description: str = "", created_by: User) -> Pro
     if not name:
         raise ApplicationError("A project needs a name.", field="name")
     project = Project.objects.create(name=name, description=description, created_by=created_by)
-    # Only name and description at creation; model choices are edits (project_update).
     Membership.objects.create(project=project, user=created_by)
+    from apps.modelhub.services import model_versions_ensure  # modelhub builds on projects
+
+    model_versions_ensure(project=project)
     return project
 
 

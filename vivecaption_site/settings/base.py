@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "apps.jobs",
     "apps.media",
     "apps.curation",
+    "apps.modelhub",
+    "apps.captioning",
 ]
 
 MIDDLEWARE = [
@@ -208,6 +210,9 @@ MODELS_DIR = Path(env.str("MODELS_DIR", default=str(VAR_DIR / "models")))
 EMBED_QUEUE = env.str("EMBED_QUEUE", default="cpu")
 EMBED_BATCH_SIZE = env.int("EMBED_BATCH_SIZE", default=64)
 EMBED_NUM_WORKERS = env.int("EMBED_NUM_WORKERS", default=2)
+# Detection and captioning run where the VLM is: the gpu queue (a CPU machine runs a gpu-queue
+# worker for the tiny profile, as `make demo` does).
+VLM_QUEUE = env.str("VLM_QUEUE", default="gpu")
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,162 @@
+"""Detection and captioning jobs: chunked, idempotent per asset, one model load per job.
+
+A retried job (after a worker died) finds the assets already stored and skips them. The model
+libraries are imported inside the handlers: the web process loads this module too.
+"""
+
+from typing import Any
+
+from django.conf import settings
+
+from apps.captioning import services
+from apps.captioning.models import CaptionPipeline, CaptionRun, DetectionRun
+from apps.core.files import local_paths
+from apps.jobs.kinds import job_kind
+from apps.jobs.models import Job
+from apps.jobs.runner import JobContext
+from apps.media.models import Asset
+from apps.modelhub.specs import model_spec_for
+from apps.projects.models import Character, ReferenceImage
+
+
+def _vlm_queue() -> str:
+    return settings.VLM_QUEUE
+
+
+def _roster(project):
+    """(cards, alias roster) with local reference paths; the caller keeps the context open."""
+    characters = list(Character.objects.filter(project=project).prefetch_related("references").order_by("name"))
+    references = [ref for character in characters for ref in character.references.all()]
+    return characters, references
+
+
+def _cards(characters: list[Character], references: list[ReferenceImage], paths) -> dict:
+    from workers.vlm.prompts import CharacterCard
+
+    path_of = {ref.id: path for ref, path in zip(references, paths, strict=True)}
+    return {
+        character.name: CharacterCard(
+            name=character.name,
+            description=character.description,
+            reference_paths=tuple(path_of[ref.id] for ref in character.references.all()),
+            aliases=tuple(character.aliases),
+        )
+        for character in characters
+    }
+
+
+def _run_id_param(key: str):
+    def clean(params: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(params.get(key), int):
+            raise ValueError(f"{key} is required")
+        return {key: params[key]}
+
+    return clean
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@job_kind(name="detect", label="Detect characters", queue=_vlm_queue, clean_params=_run_id_param("detection_run_id"))
+def detect(job: Job, ctx: JobContext) -> dict[str, Any]:
+    from workers.vlm.backends import load_backend
+    from workers.vlm.parsing import parse_detection
+    from workers.vlm.prompts import detection_prompt
+
+    run = DetectionRun.objects.select_related("model_version", "project").get(id=job.params["detection_run_id"])
+    done = set(run.detections.values_list("asset_id", flat=True))
+    todo = [asset_id for asset_id in run.asset_ids if asset_id not in done]
+    ctx.log(f"{len(done)} frames already detected, {len(todo)} to go")
+    spec = model_spec_for(run.model_version)
+    ctx.progress(len(done) / max(len(run.asset_ids), 1), f"Loading {spec.version}")
+    backend = load_backend(spec)
+    characters, references = _roster(run.project)
+    roster = {character.name: list(character.aliases) for character in characters}
+    assets = {asset.id: asset for asset in Asset.objects.filter(id__in=todo)}
+    with local_paths([ref.image for ref in references]) as reference_paths:
+        cards = list(_cards(characters, references, reference_paths).values())
+        for chunk in _chunks(todo, spec.batch_size):
+            with local_paths([assets[asset_id].image for asset_id in chunk]) as frame_paths:
+                prompts = [detection_prompt(cards, path) for path in frame_paths]
+                services.run_prompt_example_set(run=run, text=prompts[0].text)
+                outputs = backend.generate(prompts)
+            for asset_id, output in zip(chunk, outputs, strict=True):
+                services.detection_record(
+                    run=run,
+                    asset_id=asset_id,
+                    parsed=parse_detection(output.text, roster),
+                    latency=output.seconds,
+                    error=output.error,
+                )
+            finished = run.detections.count()
+            ctx.progress(finished / len(run.asset_ids), f"{finished} of {len(run.asset_ids)} frames")
+    detections = run.detections.all()
+    failed = detections.filter(ok=False).count()
+    return {
+        "detection_run_id": run.id,
+        "frames": detections.count(),
+        "failed": failed,
+        "failure_rate": round(failed / max(detections.count(), 1), 4),
+        "repaired": sum(1 for d in detections if set(d.flags) - {"unknown_names"}),
+        "model": spec.version,
+    }
+
+
+@job_kind(name="caption", label="Caption frames", queue=_vlm_queue, clean_params=_run_id_param("caption_run_id"))
+def caption(job: Job, ctx: JobContext) -> dict[str, Any]:
+    from workers.vlm.backends import load_backend
+    from workers.vlm.parsing import parse_caption
+    from workers.vlm.prompts import caption_prompt
+
+    run = CaptionRun.objects.select_related("model_version", "project").get(id=job.params["caption_run_id"])
+    done = set(run.captions.values_list("asset_id", flat=True))
+    todo = [asset_id for asset_id in run.asset_ids if asset_id not in done]
+    ctx.log(f"{len(done)} frames already captioned, {len(todo)} to go")
+    detected: dict[int, list[str]] = {}
+    if run.pipeline == CaptionPipeline.DETECTION and run.detection_run_id:
+        detected = {d.asset_id: d.names for d in run.detection_run.detections.all()}
+    spec = model_spec_for(run.model_version)
+    ctx.progress(len(done) / max(len(run.asset_ids), 1), f"Loading {spec.version}")
+    backend = load_backend(spec)
+    characters, references = _roster(run.project)
+    assets = {asset.id: asset for asset in Asset.objects.filter(id__in=todo)}
+    with local_paths([ref.image for ref in references]) as reference_paths:
+        cards = _cards(characters, references, reference_paths)
+        for chunk in _chunks(todo, spec.batch_size):
+            given = {
+                asset_id: sorted(cards) if run.pipeline == CaptionPipeline.NO_DETECTION else detected.get(asset_id, [])
+                for asset_id in chunk
+            }
+            with local_paths([assets[asset_id].image for asset_id in chunk]) as frame_paths:
+                prompts = [
+                    caption_prompt(
+                        [cards[name] for name in given[asset_id] if name in cards],
+                        path,
+                        detected=run.pipeline == CaptionPipeline.DETECTION,
+                    )
+                    for asset_id, path in zip(chunk, frame_paths, strict=True)
+                ]
+                services.run_prompt_example_set(run=run, text=prompts[0].text)
+                outputs = backend.generate(prompts)
+            for asset_id, output in zip(chunk, outputs, strict=True):
+                services.caption_record(
+                    run=run,
+                    asset_id=asset_id,
+                    parsed=parse_caption(output.text),
+                    characters_given=given[asset_id],
+                    latency=output.seconds,
+                    error=output.error,
+                )
+            finished = run.captions.count()
+            ctx.progress(finished / len(run.asset_ids), f"{finished} of {len(run.asset_ids)} frames")
+    captions = run.captions.all()
+    failed = captions.filter(ok=False).count()
+    return {
+        "caption_run_id": run.id,
+        "frames": captions.count(),
+        "failed": failed,
+        "failure_rate": round(failed / max(captions.count(), 1), 4),
+        "model": spec.version,
+    }

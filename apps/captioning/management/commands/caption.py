@@ -1,0 +1,53 @@
+from django.core.management.base import CommandError
+
+from apps.captioning.models import CaptionPipeline, DetectionRun
+from apps.captioning.services import caption_run_start
+from apps.curation.management.commands._curation_command import CurationCommand
+from apps.modelhub.models import ModelRole, ModelVersion
+from apps.modelhub.services import model_versions_ensure
+
+
+class Command(CurationCommand):
+    help = "Caption frames: with a detection run's characters (detector → captioner) or the whole roster."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--pipeline", choices=CaptionPipeline.values, default=CaptionPipeline.DETECTION)
+        parser.add_argument("--detection-run", type=int, default=None, help="default: the latest")
+        parser.add_argument("--assets", type=int, nargs="*", default=None, help="default: the detection run's frames")
+        parser.add_argument("--limit", type=int, default=None, help="caption only the first N frames")
+        parser.add_argument("--model", default="", help="captioner name (default: the project's default)")
+
+    def handle(self, *args, project, user, pipeline, detection_run, assets, limit, model, **options):
+        project_obj = self.project(project)
+        model_versions_ensure(project=project_obj)
+        versions = ModelVersion.objects.filter(project=project_obj, role=ModelRole.CAPTIONER)
+        version = versions.filter(name=model).first() if model else versions.filter(is_default=True).first()
+        if version is None:
+            raise CommandError(f"No captioner {model!r}; known: {', '.join(v.name for v in versions)}")
+        runs = DetectionRun.objects.filter(project=project_obj).order_by("-id")
+        run = runs.filter(id=detection_run).first() if detection_run else runs.first()
+        if pipeline == CaptionPipeline.DETECTION and run is None:
+            raise CommandError("No detection run: run `manage.py detect` first.")
+        asset_ids = assets if assets is not None else (run.asset_ids if run else [])
+        if limit:
+            asset_ids = asset_ids[:limit]
+        result = self.run(
+            lambda: (
+                caption_run_start(
+                    project=project_obj,
+                    model_version=version,
+                    pipeline=pipeline,
+                    created_by=self.user(user),
+                    asset_ids=asset_ids,
+                    detection_run=run,
+                    enqueue=False,
+                ).job
+            )
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Caption run #{result['caption_run_id']} ({result['model']}): {result['frames']} frames, "
+                f"{result['failed']} not in the schema ({result['failure_rate']:.0%})"
+            )
+        )

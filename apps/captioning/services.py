@@ -1,0 +1,137 @@
+"""Writes for detection and captioning runs."""
+
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from apps.captioning.models import Caption, CaptionPipeline, CaptionRun, Detection, DetectionRun
+from apps.core.errors import ApplicationError
+from apps.curation.models import GoldSet
+from apps.jobs.services import job_create
+from apps.media.models import Asset
+from apps.modelhub.models import ModelRole, ModelVersion
+from apps.projects.models import Project
+from workers.vlm.prompts import CAPTION_PROMPT_VERSION, DETECTION_PROMPT_VERSION
+
+
+def _check_assets(project: Project, asset_ids: list[int]) -> list[int]:
+    if not asset_ids:
+        raise ApplicationError("Choose at least one frame.")
+    found = set(Asset.objects.filter(project=project, id__in=asset_ids).values_list("id", flat=True))
+    missing = [asset_id for asset_id in asset_ids if asset_id not in found]
+    if missing:
+        raise ApplicationError(f"Not frames of this project: {missing[:10]}")
+    return list(dict.fromkeys(asset_ids))
+
+
+def _check_version(project: Project, version: ModelVersion, role: str) -> None:
+    if version.project_id != project.id or version.role != role:
+        raise ApplicationError(f"{version} is not a {role} of this project.")
+
+
+@transaction.atomic
+def detection_run_start(
+    *,
+    project: Project,
+    model_version: ModelVersion,
+    created_by: User | None,
+    gold_set: GoldSet | None = None,
+    asset_ids: list[int] | None = None,
+    enqueue: bool = True,
+) -> DetectionRun:
+    _check_version(project, model_version, ModelRole.DETECTOR)
+    if gold_set is not None:
+        if gold_set.project_id != project.id:
+            raise ApplicationError("That gold set belongs to another project.")
+        asset_ids = list(gold_set.items.order_by("id").values_list("asset_id", flat=True))
+    if not project.characters.exists():
+        raise ApplicationError("The project has no characters to detect: add the roster first.")
+    run = DetectionRun.objects.create(
+        project=project,
+        model_version=model_version,
+        gold_set=gold_set,
+        asset_ids=_check_assets(project, asset_ids or []),
+        prompt_version=DETECTION_PROMPT_VERSION,
+    )
+    run.job = job_create(
+        kind="detect", project=project, created_by=created_by, params={"detection_run_id": run.id}, enqueue=enqueue
+    )
+    run.save(update_fields=["job", "updated_at"])
+    return run
+
+
+@transaction.atomic
+def caption_run_start(
+    *,
+    project: Project,
+    model_version: ModelVersion,
+    pipeline: str,
+    created_by: User | None,
+    asset_ids: list[int],
+    detection_run: DetectionRun | None = None,
+    enqueue: bool = True,
+) -> CaptionRun:
+    _check_version(project, model_version, ModelRole.CAPTIONER)
+    if pipeline not in CaptionPipeline.values:
+        raise ApplicationError(f"Unknown pipeline {pipeline!r}.")
+    if pipeline == CaptionPipeline.DETECTION:
+        if detection_run is None or detection_run.project_id != project.id:
+            raise ApplicationError("The detector → captioner pipeline needs a detection run of this project.")
+        not_detected = set(asset_ids) - set(detection_run.asset_ids)
+        if not_detected:
+            raise ApplicationError(f"{len(not_detected)} frame(s) are not in detection run #{detection_run.id}.")
+    run = CaptionRun.objects.create(
+        project=project,
+        model_version=model_version,
+        pipeline=pipeline,
+        detection_run=detection_run if pipeline == CaptionPipeline.DETECTION else None,
+        asset_ids=_check_assets(project, asset_ids),
+        prompt_version=CAPTION_PROMPT_VERSION,
+    )
+    run.job = job_create(
+        kind="caption", project=project, created_by=created_by, params={"caption_run_id": run.id}, enqueue=enqueue
+    )
+    run.save(update_fields=["job", "updated_at"])
+    return run
+
+
+def detection_record(*, run: DetectionRun, asset_id: int, parsed, latency: float, error: str = "") -> Detection:
+    """Store one frame's detection once: a retried chunk finds it already there."""
+    detection, _ = Detection.objects.get_or_create(
+        run=run,
+        asset_id=asset_id,
+        defaults={
+            "names": parsed.names,
+            "unknown_names": parsed.unknown,
+            "raw_text": parsed.raw,
+            "flags": parsed.flags + (["backend_error"] if error else []),
+            "ok": parsed.ok and not error,
+            "error": error or parsed.error,
+            "model_version_label": run.model_version.name,
+            "latency_seconds": round(latency, 4),
+        },
+    )
+    return detection
+
+
+def caption_record(
+    *, run: CaptionRun, asset_id: int, parsed, characters_given: list[str], latency: float, error: str = ""
+) -> Caption:
+    caption, _ = Caption.objects.get_or_create(
+        run=run,
+        asset_id=asset_id,
+        defaults={
+            "fields": parsed.caption,
+            "characters_given": characters_given,
+            "raw_text": parsed.raw,
+            "flags": parsed.flags + (["backend_error"] if error else []),
+            "ok": parsed.ok and not error,
+            "error": error or parsed.error,
+            "model_version_label": run.model_version.name,
+            "latency_seconds": round(latency, 4),
+        },
+    )
+    return caption
+
+
+def run_prompt_example_set(*, run: DetectionRun | CaptionRun, text: str) -> None:
+    type(run).objects.filter(id=run.id, prompt_example="").update(prompt_example=text)

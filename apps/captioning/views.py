@@ -1,0 +1,108 @@
+"""Pages to launch detection and captioning runs, follow them, and read their outputs."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.captioning import selectors, services
+from apps.captioning.forms import CaptionLaunchForm, DetectionLaunchForm
+from apps.core.errors import ApplicationError
+from apps.core.permissions import Action, authorize
+from apps.curation.selectors import gold_set_list
+from apps.modelhub.models import ModelRole, ModelVersion
+from apps.modelhub.services import model_versions_ensure
+from apps.projects.selectors import project_get
+
+
+def _versions(project, role):
+    return ModelVersion.objects.filter(project=project, role=role).order_by("-is_default", "name")
+
+
+@login_required
+def runs(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get(user=request.user, project_id=project_id)
+    detection_runs = selectors.detection_run_list(project=project)
+    context = {
+        "project": project,
+        "detection_runs": detection_runs[:30],
+        "caption_runs": selectors.caption_run_list(project=project)[:30],
+        "detect_form": DetectionLaunchForm(
+            detectors=_versions(project, ModelRole.DETECTOR), gold_sets=gold_set_list(project=project)
+        ),
+        "caption_form": CaptionLaunchForm(
+            captioners=_versions(project, ModelRole.CAPTIONER), detection_runs=detection_runs[:30]
+        ),
+    }
+    return render(request, "captioning/runs.html", context)
+
+
+@login_required
+@require_POST
+def detection_launch(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get(user=request.user, project_id=project_id)
+    authorize(request.user, Action.RUN_MODELS)
+    model_versions_ensure(project=project)
+    form = DetectionLaunchForm(
+        request.POST, detectors=_versions(project, ModelRole.DETECTOR), gold_sets=gold_set_list(project=project)
+    )
+    if not form.is_valid():
+        messages.error(request, f"Check the form: {form.errors.as_text()}")
+        return redirect("captioning:runs", project_id=project.id)
+    try:
+        run = services.detection_run_start(
+            project=project,
+            model_version=_versions(project, ModelRole.DETECTOR).get(id=form.cleaned_data["detector"]),
+            gold_set=gold_set_list(project=project).get(id=form.cleaned_data["gold_set"]),
+            created_by=request.user,
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("captioning:runs", project_id=project.id)
+    return redirect("captioning:detection_run", project_id=project.id, run_id=run.id)
+
+
+@login_required
+@require_POST
+def caption_launch(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get(user=request.user, project_id=project_id)
+    authorize(request.user, Action.RUN_MODELS)
+    detection_runs = selectors.detection_run_list(project=project)
+    form = CaptionLaunchForm(
+        request.POST, captioners=_versions(project, ModelRole.CAPTIONER), detection_runs=detection_runs
+    )
+    if not form.is_valid():
+        messages.error(request, f"Check the form: {form.errors.as_text()}")
+        return redirect("captioning:runs", project_id=project.id)
+    detection_run = detection_runs.get(id=form.cleaned_data["detection_run"])
+    limit = form.cleaned_data["limit"]
+    try:
+        run = services.caption_run_start(
+            project=project,
+            model_version=_versions(project, ModelRole.CAPTIONER).get(id=form.cleaned_data["captioner"]),
+            pipeline=form.cleaned_data["pipeline"],
+            asset_ids=detection_run.asset_ids[:limit] if limit else detection_run.asset_ids,
+            detection_run=detection_run,
+            created_by=request.user,
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("captioning:runs", project_id=project.id)
+    return redirect("captioning:caption_run", project_id=project.id, run_id=run.id)
+
+
+@login_required
+def detection_run_detail(request: HttpRequest, project_id: int, run_id: int) -> HttpResponse:
+    project = project_get(user=request.user, project_id=project_id)
+    run = selectors.detection_run_get(project=project, run_id=run_id)
+    detections = run.detections.select_related("asset", "asset__video").order_by("id")
+    return render(request, "captioning/detection_run.html", {"project": project, "run": run, "rows": detections})
+
+
+@login_required
+def caption_run_detail(request: HttpRequest, project_id: int, run_id: int) -> HttpResponse:
+    project = project_get(user=request.user, project_id=project_id)
+    run = selectors.caption_run_get(project=project, run_id=run_id)
+    captions = run.captions.select_related("asset", "asset__video").order_by("id")
+    return render(request, "captioning/caption_run.html", {"project": project, "run": run, "rows": captions})

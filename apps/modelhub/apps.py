@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ModelhubConfig(AppConfig):
+    name = "apps.modelhub"
+    label = "modelhub"

@@ -1,0 +1,70 @@
+from django.conf import settings
+from django.db import transaction
+
+from apps.core.errors import ApplicationError
+from apps.modelhub.models import ModelRole, ModelSource, ModelVersion
+from apps.modelhub.profiles import profile_models
+from apps.projects.models import Project
+
+
+@transaction.atomic
+def model_versions_ensure(*, project: Project) -> list[ModelVersion]:
+    """Give the project the current profile's models (once); a default per role if none is set."""
+    for entry in profile_models(settings.MODEL_PROFILE):
+        version, _ = ModelVersion.objects.get_or_create(
+            project=project,
+            role=entry.role,
+            name=entry.name,
+            defaults={"model": entry.model, "source": ModelSource.PROFILE},
+        )
+        has_default = ModelVersion.objects.filter(project=project, role=entry.role, is_default=True).exists()
+        if entry.default and not has_default:
+            version.is_default = True
+            version.save(update_fields=["is_default", "updated_at"])
+    return list(ModelVersion.objects.filter(project=project))
+
+
+@transaction.atomic
+def model_version_create(
+    *,
+    project: Project,
+    role: str,
+    name: str,
+    model: str,
+    backend: str = "transformers",
+    adapter: str = "",
+    base_url: str = "",
+    api_key_env: str = "",
+    settings_: dict | None = None,
+    source: str = ModelSource.CUSTOM,
+) -> ModelVersion:
+    from workers.vlm.backends import BACKENDS
+
+    if role not in ModelRole.values:
+        raise ApplicationError(f"Unknown role {role!r}.", field="role")
+    if backend not in BACKENDS:
+        raise ApplicationError(f"Unknown backend {backend!r}; known: {', '.join(sorted(BACKENDS))}.", field="backend")
+    if backend == "openai" and not base_url:
+        raise ApplicationError("The openai backend needs the server's base URL.", field="base_url")
+    if ModelVersion.objects.filter(project=project, role=role, name=name).exists():
+        raise ApplicationError(f"A {role} named {name!r} already exists.", field="name")
+    return ModelVersion.objects.create(
+        project=project,
+        role=role,
+        name=name,
+        model=model,
+        backend=backend,
+        adapter=adapter,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        settings=settings_ or {},
+        source=source,
+    )
+
+
+@transaction.atomic
+def model_version_make_default(*, version: ModelVersion) -> ModelVersion:
+    ModelVersion.objects.filter(project=version.project, role=version.role).update(is_default=False)
+    version.is_default = True
+    version.save(update_fields=["is_default", "updated_at"])
+    return version

@@ -1,0 +1,44 @@
+"""Turn a ModelVersion row into the worker library's ModelSpec (worker side: builds tiny models)."""
+
+import os
+from pathlib import Path
+
+from django.conf import settings
+
+from apps.modelhub.models import ModelVersion
+
+SPEC_SETTINGS = (
+    "dtype",
+    "max_new_tokens",
+    "batch_size",
+    "reference_max_pixels",
+    "target_max_pixels",
+    "timeout_seconds",
+    "max_retries",
+    "concurrency",
+)
+TINY_DEFAULTS = {"reference_max_pixels": 112 * 112, "target_max_pixels": 224 * 224, "max_new_tokens": 24}
+
+
+def model_spec_for(version: ModelVersion, **overrides):
+    from workers.vlm.backends import ModelSpec
+
+    model = version.model
+    extra = {}
+    if model.startswith("tiny/"):
+        from workers.vlm.tiny import build_tiny_internvl, build_tiny_qwen2_5_vl
+
+        builder = {"tiny/qwen2_5_vl": build_tiny_qwen2_5_vl, "tiny/internvl": build_tiny_internvl}[model]
+        model = str(builder(Path(settings.MODELS_DIR) / model))
+        extra = dict(TINY_DEFAULTS)
+    extra.update({key: value for key, value in version.settings.items() if key in SPEC_SETTINGS})
+    extra.update(overrides)
+    return ModelSpec(
+        name=version.name,
+        backend=version.backend,
+        model=model,
+        adapter=version.adapter or None,
+        base_url=version.base_url,
+        api_key=os.environ.get(version.api_key_env, "") if version.api_key_env else "",
+        **extra,
+    )

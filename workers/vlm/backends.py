@@ -1,0 +1,220 @@
+"""VLM backends behind one interface, chosen by name from a registry.
+
+- `transformers`: the model in this process (GPU or CPU) through transformers' own classes —
+  the same `from_pretrained` path for a hub checkpoint, a local folder or the `tiny` profile;
+  an optional PEFT adapter (an SFT'd detector) is applied on top.
+- `openai`: any server speaking OpenAI chat completions (vLLM, SGLang, Ollama, a hosted API),
+  images sent inline as data URLs; timeouts, retries with backoff, a concurrency limit.
+"""
+
+import base64
+import io
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from PIL import Image
+
+from workers.vlm.prompts import Prompt
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # what outputs are labelled with, e.g. "qwen2.5-vl-7b" or "tiny-qwen2.5-vl"
+    backend: str = "transformers"
+    model: str = ""  # local folder or hub id (transformers), or the served model name (openai)
+    adapter: str | None = None  # PEFT adapter folder: the SFT'd detector
+    dtype: str = "auto"  # auto → bf16 on GPU, fp32 on CPU
+    max_new_tokens: int = 64
+    batch_size: int = 8
+    reference_max_pixels: int = 448 * 448  # references are small: they repeat in every prompt
+    target_max_pixels: int = 1344 * 756  # the frame being asked about keeps more detail
+    base_url: str = ""  # openai: e.g. http://127.0.0.1:8000/v1
+    api_key: str = ""  # openai: sent as a bearer token (never stored with outputs)
+    timeout_seconds: float = 120.0
+    max_retries: int = 3
+    concurrency: int = 4
+
+    @property
+    def version(self) -> str:
+        return f"{self.name}+{Path(self.adapter).name}" if self.adapter else self.name
+
+
+@dataclass
+class GenerationOutput:
+    text: str
+    seconds: float
+    error: str = ""
+
+
+class Backend(Protocol):
+    spec: ModelSpec
+
+    def generate(self, prompts: list[Prompt]) -> list[GenerationOutput]: ...
+
+
+BACKENDS: dict[str, Callable[[ModelSpec], Backend]] = {}
+
+
+def register_backend(name: str):
+    def register(factory):
+        BACKENDS[name] = factory
+        return factory
+
+    return register
+
+
+def load_backend(spec: ModelSpec) -> Backend:
+    try:
+        factory = BACKENDS[spec.backend]
+    except KeyError:
+        raise ValueError(f"Unknown VLM backend {spec.backend!r}; known: {', '.join(sorted(BACKENDS))}.") from None
+    return factory(spec)
+
+
+def fit_pixels(image: Image.Image, max_pixels: int) -> Image.Image:
+    """Scale down (never up) to at most max_pixels, keeping the aspect ratio."""
+    pixels = image.width * image.height
+    if pixels <= max_pixels:
+        return image
+    scale = (max_pixels / pixels) ** 0.5
+    return image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))), Image.Resampling.BICUBIC)
+
+
+class PromptImages:
+    """Loads each prompt's images once per budget: the same references recur in every prompt."""
+
+    def __init__(self, reference_max_pixels: int, target_max_pixels: int):
+        self.budgets = (reference_max_pixels, target_max_pixels)
+        self.cache: dict[tuple[Path, int], Image.Image] = {}
+
+    def load(self, prompt: Prompt) -> list[Image.Image]:
+        images = []
+        for index, path in enumerate(prompt.images):
+            budget = self.budgets[1] if index == prompt.target_index else self.budgets[0]
+            key = (Path(path), budget)
+            if key not in self.cache:
+                with Image.open(path) as image:
+                    self.cache[key] = fit_pixels(image.convert("RGB"), budget)
+            images.append(self.cache[key])
+            if index == prompt.target_index:
+                self.cache.pop(key)  # targets are seen once; only references are worth keeping
+        return images
+
+
+@register_backend("transformers")
+class TransformersBackend:
+    def __init__(self, spec: ModelSpec):
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.spec = spec
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = {"auto": torch.bfloat16 if self.device.type == "cuda" else torch.float32}.get(
+            spec.dtype, getattr(torch, spec.dtype, torch.float32)
+        )
+        self.processor = AutoProcessor.from_pretrained(spec.model)
+        self.processor.tokenizer.padding_side = "left"  # batched generation appends on the right
+        model = AutoModelForImageTextToText.from_pretrained(spec.model, dtype=dtype)
+        if spec.adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, spec.adapter)
+        self.model = model.to(self.device).eval()
+        self.images = PromptImages(spec.reference_max_pixels, spec.target_max_pixels)
+
+    def _inputs(self, prompts: list[Prompt]):
+        texts = [
+            self.processor.apply_chat_template(p.messages, add_generation_prompt=True, tokenize=False) for p in prompts
+        ]
+        images = [self.images.load(p) for p in prompts]
+        return self.processor(text=texts, images=images, padding=True, return_tensors="pt").to(self.device)
+
+    def generate(self, prompts: list[Prompt]) -> list[GenerationOutput]:
+        import torch
+
+        outputs: list[GenerationOutput] = []
+        for start in range(0, len(prompts), self.spec.batch_size):
+            batch = prompts[start : start + self.spec.batch_size]
+            started = time.perf_counter()
+            inputs = self._inputs(batch)
+            with torch.inference_mode():
+                generated = self.model.generate(**inputs, max_new_tokens=self.spec.max_new_tokens, do_sample=False)
+            new_tokens = generated[:, inputs["input_ids"].shape[1] :]
+            texts = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
+            seconds = (time.perf_counter() - started) / len(batch)
+            outputs.extend(GenerationOutput(text=text.strip(), seconds=seconds) for text in texts)
+        return outputs
+
+
+def _data_url(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+@register_backend("openai")
+class OpenAIBackend:
+    def __init__(self, spec: ModelSpec, sleep: Callable[[float], None] = time.sleep):
+        import httpx
+
+        if not spec.base_url:
+            raise ValueError("The openai backend needs base_url (e.g. http://127.0.0.1:8000/v1).")
+        self.spec = spec
+        self.sleep = sleep
+        headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
+        self.client = httpx.Client(base_url=spec.base_url.rstrip("/"), timeout=spec.timeout_seconds, headers=headers)
+        self.images = PromptImages(spec.reference_max_pixels, spec.target_max_pixels)
+
+    def _payload(self, prompt: Prompt) -> dict:
+        images = iter(self.images.load(prompt))
+        messages = []
+        for message in prompt.messages:
+            content = []
+            for part in message["content"]:
+                if part["type"] == "image":
+                    content.append({"type": "image_url", "image_url": {"url": _data_url(next(images))}})
+                else:
+                    content.append({"type": "text", "text": part["text"]})
+            messages.append({"role": message["role"], "content": content})
+        return {
+            "model": self.spec.model,
+            "messages": messages,
+            "max_tokens": self.spec.max_new_tokens,
+            "temperature": 0,
+        }
+
+    def _one(self, payload: dict) -> GenerationOutput:
+        import httpx
+
+        started = time.perf_counter()
+        error = ""
+        for attempt in range(self.spec.max_retries + 1):
+            try:
+                response = self.client.post("/chat/completions", json=payload)
+            except httpx.HTTPError as exc:  # timeouts, refused connections, resets
+                error = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 200:
+                    try:
+                        text = response.json()["choices"][0]["message"]["content"] or ""
+                    except (ValueError, KeyError, IndexError, TypeError) as exc:
+                        return GenerationOutput("", time.perf_counter() - started, f"Malformed response: {exc}")
+                    return GenerationOutput(text.strip(), time.perf_counter() - started)
+                error = f"HTTP {response.status_code}: {response.text[:200]}"
+                if response.status_code not in RETRYABLE_STATUS:
+                    break
+            if attempt < self.spec.max_retries:
+                self.sleep(min(30.0, 0.5 * 2**attempt))  # exponential backoff
+        return GenerationOutput("", time.perf_counter() - started, error)
+
+    def generate(self, prompts: list[Prompt]) -> list[GenerationOutput]:
+        payloads = [self._payload(prompt) for prompt in prompts]
+        with ThreadPoolExecutor(max_workers=max(1, self.spec.concurrency)) as pool:
+            return list(pool.map(self._one, payloads))
