@@ -37,6 +37,9 @@ demo: venv-ml migrate
 	# ~7 frames a cluster, as in the paper (2,161 frames → 310 clusters)
 	$(PY) manage.py cluster "Demo world" --min-cluster-size 2 --n-neighbors 5
 	$(PY) manage.py sample_gold "Demo world"
+	# in-context detection over the gold set, then captions for a few frames (tiny: untrained models)
+	$(PY) manage.py detect "Demo world"
+	$(PY) manage.py caption "Demo world" --limit 4
 	bin/demo start
 
 stop:

@@ -15,11 +15,14 @@ from django.test import Client
 from PIL import Image
 from rest_framework.test import APIClient
 
+from apps.captioning.services import caption_run_start, detection_run_start
 from apps.core.permissions import Role
 from apps.curation import services as curation_services
 from apps.curation.vectors import vectors_to_file
 from apps.media.models import AssetKind
 from apps.media.services import asset_add
+from apps.modelhub.models import ModelVersion
+from apps.modelhub.services import model_versions_ensure
 from apps.projects.models import ReferenceImage
 from apps.projects.services import reference_image_add
 from tests.factories import CharacterFactory, JobFactory, MembershipFactory, ProjectFactory, UserFactory, png_bytes
@@ -27,6 +30,13 @@ from workers.media.assets import prepare_asset
 
 EVERYONE = {Role.LEAD, Role.ANNOTATOR, Role.REVIEWER}
 CLUSTER_FORM = {"n_neighbors": 5, "min_dist": 0.1, "metric": "cosine", "seed": 1, "min_cluster_size": 3}
+MODEL_FORM = {
+    "role": "detector",
+    "name": "served",
+    "backend": "openai",
+    "model": "m",
+    "base_url": "http://vllm:8000/v1",
+}
 SAMPLE_FORM = {"strategy": "centroid", "seed": 0, "noise_picks": 0}
 LEADS = {Role.LEAD}
 
@@ -77,6 +87,25 @@ ENDPOINTS = [
     Endpoint("POST", "/projects/{project}/curation/clusterings/{clustering}/sample/", LEADS, 302, data=SAMPLE_FORM),
     Endpoint("GET", "/projects/{project}/gold/{gold_set}/", EVERYONE, 200),
     Endpoint("POST", "/projects/{project}/gold/{gold_set}/edit/", LEADS, 302, data={"action": "freeze"}),
+    Endpoint("GET", "/projects/{project}/runs/", EVERYONE, 200),
+    Endpoint(
+        "POST",
+        "/projects/{project}/runs/detect/",
+        LEADS,
+        302,
+        data={"detector": "{detector}", "gold_set": "{gold_set}"},
+    ),
+    Endpoint(
+        "POST",
+        "/projects/{project}/runs/caption/",
+        LEADS,
+        302,
+        data={"captioner": "{captioner}", "pipeline": "detection", "detection_run": "{detection_run}"},
+    ),
+    Endpoint("GET", "/projects/{project}/runs/detections/{detection_run}/", EVERYONE, 200),
+    Endpoint("POST", "/projects/{project}/models/add/", LEADS, 302, data=MODEL_FORM),
+    Endpoint("POST", "/projects/{project}/models/{captioner}/default/", LEADS, 302),
+    Endpoint("GET", "/projects/{project}/runs/captions/{caption_run}/", EVERYONE, 200),
     Endpoint("GET", "/jobs/", EVERYONE, 200, project_scoped=False),
     Endpoint("GET", "/jobs/{job}/", EVERYONE, 200),
     Endpoint("GET", "/jobs/{job}/progress/", EVERYONE, 200),
@@ -131,7 +160,21 @@ def _world(project):
     gold_set = curation_services.gold_set_create(
         project=project, clustering=clustering, picks=[(asset.id, 0, "centroid")], params={}, created_by=None
     )
+    model_versions_ensure(project=project)
+    detector = ModelVersion.objects.get(project=project, role="detector", is_default=True)
+    captioner = ModelVersion.objects.get(project=project, role="captioner", is_default=True)
+    detection_run = detection_run_start(
+        project=project, model_version=detector, asset_ids=[asset.id], created_by=None, enqueue=False
+    )
+    caption_run = caption_run_start(
+        project=project, model_version=captioner, pipeline="detection", asset_ids=[asset.id],
+        detection_run=detection_run, created_by=None, enqueue=False,
+    )  # fmt: skip
     return {
+        "detector": detector.id,
+        "captioner": captioner.id,
+        "detection_run": detection_run.id,
+        "caption_run": caption_run.id,
         "clustering": clustering.id,
         "gold_set": gold_set.id,
         "project": project.id,
@@ -149,8 +192,8 @@ def worlds(db, django_capture_on_commit_callbacks):
     return {"own": _world(own), "other": _world(other), "own_project": own}
 
 
-def _request(endpoint: Endpoint, client, path: str):
-    data = dict(endpoint.data)
+def _request(endpoint: Endpoint, client, path: str, ids: dict):
+    data = {key: value.format(**ids) if isinstance(value, str) else value for key, value in endpoint.data.items()}
     if endpoint.upload:
         data[endpoint.upload] = SimpleUploadedFile("ref.png", png_bytes(), content_type="image/png")
         return client.post(path, data, format="multipart") if endpoint.api else client.post(path, data)
@@ -181,7 +224,7 @@ def test_access(endpoint: Endpoint, actor, scope, worlds, django_capture_on_comm
     path = endpoint.path.format(**worlds[scope])
 
     with django_capture_on_commit_callbacks(execute=False):
-        response = _request(endpoint, client, path)
+        response = _request(endpoint, client, path, worlds["own"])
 
     if actor == "anonymous":
         if endpoint.api:

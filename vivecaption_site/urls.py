@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("apps.media.urls")),
     path("", include("apps.curation.urls")),
     path("", include("apps.captioning.urls")),
+    path("", include("apps.modelhub.urls")),
     path("api/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

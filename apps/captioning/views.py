@@ -11,6 +11,7 @@ from apps.captioning.forms import CaptionLaunchForm, DetectionLaunchForm
 from apps.core.errors import ApplicationError
 from apps.core.permissions import Action, authorize
 from apps.curation.selectors import gold_set_list
+from apps.modelhub.forms import ModelVersionForm
 from apps.modelhub.models import ModelRole, ModelVersion
 from apps.modelhub.services import model_versions_ensure
 from apps.projects.selectors import project_get
@@ -34,6 +35,8 @@ def runs(request: HttpRequest, project_id: int) -> HttpResponse:
         "caption_form": CaptionLaunchForm(
             captioners=_versions(project, ModelRole.CAPTIONER), detection_runs=detection_runs[:30]
         ),
+        "model_versions": ModelVersion.objects.filter(project=project).order_by("role", "-is_default", "name"),
+        "model_form": ModelVersionForm(),
     }
     return render(request, "captioning/runs.html", context)
 

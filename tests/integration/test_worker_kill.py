@@ -28,17 +28,19 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def _start_worker(name: str, log: Path) -> subprocess.Popen:
+def _start_worker(name: str, log: Path, queue: str = "cpu", extra_env: dict | None = None) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "vivecaption_site.settings.test",
         "DATABASE_URL": _database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "VIVE_VAR_DIR": str(settings.VAR_DIR),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "JOB_HEARTBEAT_SECONDS": "0.3",
+        **(extra_env or {}),
     }
     command = [
-        sys.executable, "-m", "celery", "-A", "vivecaption_site", "worker", "-Q", "cpu", "-c", "1",
+        sys.executable, "-m", "celery", "-A", "vivecaption_site", "worker", "-Q", queue, "-c", "1",
         "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
     ]  # fmt: skip
     # Own session: SIGKILL goes to the whole worker (main process and its pool child), like an OOM kill.
@@ -71,17 +73,18 @@ def _wait_for(job_id: int, condition, timeout: float, log: Path) -> Job:
 def clean_queue(transactional_db):
     with celery_app.connection_for_write() as conn:
         channel = conn.default_channel
-        channel.queue_declare(queue="cpu", durable=True, auto_delete=False)
-        channel.queue_purge("cpu")
+        for queue in ("cpu", "gpu"):
+            channel.queue_declare(queue=queue, durable=True, auto_delete=False)
+            channel.queue_purge(queue)
 
 
 @pytest.fixture
 def workers(tmp_path):
     started: list[subprocess.Popen] = []
 
-    def start(name: str) -> tuple[subprocess.Popen, Path]:
+    def start(name: str, **options) -> tuple[subprocess.Popen, Path]:
         log = tmp_path / f"{name}.log"
-        started.append(_start_worker(name, log))
+        started.append(_start_worker(name, log, **options))
         return started[-1], log
 
     yield start
@@ -136,3 +139,56 @@ def test_lead_cancels_a_running_job_in_a_real_worker(clean_queue, workers, proje
     services.job_cancel(job=job)
     job = _wait_for(job.id, lambda j: j.is_finished, 30, log)
     assert job.status == JobStatus.CANCELLED and job.progress < 1.0
+
+
+def test_a_detection_run_killed_mid_way_finishes_on_retry_without_redoing_frames(
+    clean_queue, workers, project, lead, settings, tmp_path
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from apps.captioning.models import Detection
+    from apps.captioning.services import detection_run_start
+    from apps.media.models import AssetKind
+    from apps.media.services import asset_add
+    from apps.modelhub.models import ModelVersion
+    from apps.modelhub.services import model_versions_ensure
+    from apps.projects.services import character_create, reference_image_add
+    from tests.factories import png_bytes
+    from workers.media.assets import prepare_asset
+    from workers.vlm.tiny import build_tiny_qwen2_5_vl
+
+    models_dir = tmp_path / "models"
+    build_tiny_qwen2_5_vl(models_dir / "tiny" / "qwen2_5_vl")  # built once, here, not in each worker
+    settings.MODELS_DIR, settings.MODEL_PROFILE = models_dir, "tiny"
+    character = character_create(project=project, name="Ellie", description="A red blob.")
+    reference_image_add(character=character, upload=SimpleUploadedFile("e.png", png_bytes((64, 64))))
+    assets = [
+        asset_add(
+            project=project, prepared=prepare_asset(Image.new("RGB", (96, 64), (i * 8, 90, 200))), kind=AssetKind.FRAME
+        )[0]
+        for i in range(30)
+    ]
+    model_versions_ensure(project=project)
+    detector = ModelVersion.objects.get(project=project, role="detector", is_default=True)
+    detector.settings = {"batch_size": 1, "max_new_tokens": 64}
+    detector.save()
+    run = detection_run_start(
+        project=project, model_version=detector, asset_ids=[a.id for a in assets], created_by=lead
+    )
+
+    env = {"MODELS_DIR": str(models_dir), "MODEL_PROFILE": "tiny"}
+    worker, log = workers("doomed-gpu", queue="gpu", extra_env=env)
+    _wait_for(run.job_id, lambda j: Detection.objects.filter(run=run).count() >= 3, 120, log)
+    _kill(worker)
+    before = {d.asset_id: d.id for d in Detection.objects.filter(run=run)}
+    assert 3 <= len(before) < 30
+    time.sleep(1.5)
+    assert services.jobs_sweep(stale_after=1.0)["requeued"] == [run.job_id]
+
+    _, log = workers("rescuer-gpu", queue="gpu", extra_env=env)
+    job = _wait_for(run.job_id, lambda j: j.is_finished, 180, log)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    after = {d.asset_id: d.id for d in Detection.objects.filter(run=run)}
+    assert len(after) == 30 and job.attempts == 2
+    assert all(after[asset_id] == detection_id for asset_id, detection_id in before.items())  # not redone

@@ -1,13 +1,15 @@
 """Test settings: the same backends as configured (SQLite + filesystem broker by default,
 PostgreSQL + Redis in CI), fast password hashing, media in a throwaway folder."""
 
+from pathlib import Path
+
 from .base import *  # noqa: F403
 from .base import CELERY_BROKER_URL, DATABASES, STATIC_ROOT, VAR_DIR, broker_transport_options, env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WHITENOISE_USE_FINDERS = True
-MEDIA_ROOT = VAR_DIR / "test-media"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "test-media")))
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not ":memory:", so that real worker processes started by tests share it.

@@ -126,6 +126,16 @@ class TransformersBackend:
         self.model = model.to(self.device).eval()
         self.images = PromptImages(spec.reference_max_pixels, spec.target_max_pixels)
 
+    @classmethod
+    def from_loaded(cls, spec: ModelSpec, model, processor) -> "TransformersBackend":
+        """Wrap a model already in memory (benchmarks build real-size random models this way)."""
+        backend = cls.__new__(cls)
+        backend.spec, backend.model, backend.processor = spec, model.eval(), processor
+        backend.device = next(model.parameters()).device
+        backend.processor.tokenizer.padding_side = "left"
+        backend.images = PromptImages(spec.reference_max_pixels, spec.target_max_pixels)
+        return backend
+
     def _inputs(self, prompts: list[Prompt]):
         texts = [
             self.processor.apply_chat_template(p.messages, add_generation_prompt=True, tokenize=False) for p in prompts

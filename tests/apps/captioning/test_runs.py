@@ -1,0 +1,174 @@
+"""Detection and captioning runs end to end on the tiny profile, through the jobs."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image, ImageDraw
+
+from apps.captioning import services
+from apps.captioning.models import Caption, CaptionPipeline, Detection
+from apps.core.errors import ApplicationError
+from apps.jobs.models import JobStatus
+from apps.jobs.runner import job_execute
+from apps.media.models import AssetKind
+from apps.media.services import asset_add
+from apps.modelhub.models import ModelRole, ModelVersion
+from apps.modelhub.profiles import profile_models
+from apps.modelhub.services import model_version_create, model_versions_ensure
+from apps.projects.services import character_create, reference_image_add
+from tests.factories import png_bytes
+from workers.media.assets import prepare_asset
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(autouse=True)
+def _tiny(settings, models_dir):
+    settings.MODEL_PROFILE = "tiny"
+    settings.MODELS_DIR = models_dir
+
+
+@pytest.fixture
+def roster_and_frames(project):
+    for name, color in [("Ellie", (230, 80, 90)), ("Victor", (30, 40, 120))]:
+        character = character_create(project=project, name=name, description=f"{name} is a blob.", aliases=[name[:2]])
+        reference_image_add(
+            character=character, upload=SimpleUploadedFile(f"{name}.png", png_bytes((96, 96), color=color))
+        )
+    assets = []
+    for index in range(5):
+        image = Image.new("RGB", (320, 180), (40 * index, 120, 200))
+        ImageDraw.Draw(image).ellipse((index * 30, 40, index * 30 + 80, 140), fill=(230, 80, 90))
+        assets.append(asset_add(project=project, prepared=prepare_asset(image), kind=AssetKind.FRAME)[0])
+    model_versions_ensure(project=project)
+    return assets
+
+
+def versions(project, role):
+    return ModelVersion.objects.get(project=project, role=role, is_default=True)
+
+
+def execute(run):
+    job_execute(run.job_id)
+    run.job.refresh_from_db()
+    assert run.job.status == JobStatus.SUCCEEDED, run.job.error
+    return run.job.result
+
+
+def test_profiles_give_each_project_a_default_detector_and_captioner(project):
+    model_versions_ensure(project=project)
+    names = {(v.role, v.name, v.is_default) for v in ModelVersion.objects.filter(project=project)}
+    assert names == {("detector", "tiny-qwen2.5-vl", True), ("captioner", "tiny-internvl", True)}
+    paper = {(m.role, m.model) for m in profile_models("paper") if m.default}
+    assert paper == {("detector", "Qwen/Qwen2.5-VL-7B-Instruct"), ("captioner", "OpenGVLab/InternVL3-38B-hf")}
+
+
+def test_detection_then_captioning_store_raw_text_parsed_results_and_rates(project, lead, roster_and_frames):
+    assets = roster_and_frames
+    run = services.detection_run_start(
+        project=project,
+        model_version=versions(project, ModelRole.DETECTOR),
+        asset_ids=[a.id for a in assets],
+        created_by=lead,
+        enqueue=False,
+    )
+    result = execute(run)
+    detections = list(Detection.objects.filter(run=run))
+    assert len(detections) == 5 == result["frames"]
+    assert result["failed"] == sum(not d.ok for d in detections)
+    for detection in detections:
+        assert detection.raw_text is not None and detection.model_version_label == "tiny-qwen2.5-vl"
+        assert set(detection.names) <= {"Ellie", "Victor"}
+    run.refresh_from_db()
+    assert "Ellie: Ellie is a blob." in run.prompt_example and "[image]" in run.prompt_example
+
+    captions = services.caption_run_start(
+        project=project,
+        model_version=versions(project, ModelRole.CAPTIONER),
+        pipeline=CaptionPipeline.DETECTION,
+        asset_ids=[a.id for a in assets[:3]],
+        detection_run=run,
+        created_by=lead,
+        enqueue=False,
+    )
+    result = execute(captions)
+    rows = list(Caption.objects.filter(run=captions))
+    assert len(rows) == 3 and result["frames"] == 3
+    for row in rows:
+        assert row.characters_given == Detection.objects.get(run=run, asset=row.asset).names
+        assert row.ok == (row.fields is not None)
+
+    everyone = services.caption_run_start(
+        project=project,
+        model_version=versions(project, ModelRole.CAPTIONER),
+        pipeline=CaptionPipeline.NO_DETECTION,
+        asset_ids=[assets[0].id],
+        created_by=lead,
+        enqueue=False,
+    )
+    execute(everyone)
+    assert Caption.objects.get(run=everyone).characters_given == ["Ellie", "Victor"]
+
+
+def test_a_retried_run_skips_finished_frames(project, lead, roster_and_frames):
+    assets = roster_and_frames
+    run = services.detection_run_start(
+        project=project,
+        model_version=versions(project, ModelRole.DETECTOR),
+        asset_ids=[a.id for a in assets],
+        created_by=lead,
+        enqueue=False,
+    )
+    execute(run)
+    kept = {d.asset_id: (d.id, d.created_at) for d in Detection.objects.filter(run=run, asset__in=assets[:3])}
+    Detection.objects.filter(run=run, asset__in=assets[3:]).delete()  # as if the worker died there
+    from apps.jobs.models import Job
+
+    Job.objects.filter(id=run.job_id).update(status=JobStatus.QUEUED)  # the sweeper's re-queue
+    result = execute(run)
+    assert result["frames"] == 5
+    assert {d.asset_id: (d.id, d.created_at) for d in Detection.objects.filter(run=run, asset__in=assets[:3])} == kept
+    assert "3 frames already detected, 2 to go" in run.job.log
+
+
+def test_launch_errors_are_clear(project, lead, other_project, roster_and_frames):
+    detector = versions(project, ModelRole.DETECTOR)
+    with pytest.raises(ApplicationError, match="Choose at least one frame"):
+        services.detection_run_start(project=project, model_version=detector, asset_ids=[], created_by=lead)
+    with pytest.raises(ApplicationError, match="Not frames of this project"):
+        services.detection_run_start(project=project, model_version=detector, asset_ids=[99999], created_by=lead)
+    model_versions_ensure(project=other_project)
+    foreign = versions(other_project, ModelRole.DETECTOR)
+    with pytest.raises(ApplicationError, match="not a detector of this project"):
+        services.detection_run_start(project=project, model_version=foreign, asset_ids=[1], created_by=lead)
+    with pytest.raises(ApplicationError, match="needs a detection run"):
+        services.caption_run_start(
+            project=project,
+            model_version=versions(project, ModelRole.CAPTIONER),
+            pipeline=CaptionPipeline.DETECTION,
+            asset_ids=[roster_and_frames[0].id],
+            created_by=lead,
+        )
+    with pytest.raises(ApplicationError, match="needs the server's base URL"):
+        model_version_create(project=project, role="detector", name="vllm", model="m", backend="openai")
+
+
+def test_run_pages_show_outputs_next_to_the_frames(client, lead, annotator, project, roster_and_frames):
+    assets = roster_and_frames
+    run = services.detection_run_start(
+        project=project,
+        model_version=versions(project, ModelRole.DETECTOR),
+        asset_ids=[a.id for a in assets],
+        created_by=lead,
+        enqueue=False,
+    )
+    execute(run)
+    client.force_login(annotator)
+    page = client.get(f"/projects/{project.id}/runs/detections/{run.id}/").content.decode()
+    assert page.count('class="pick"') == 5 and "detect-v1" in page
+    overview = client.get(f"/projects/{project.id}/runs/").content.decode()
+    assert f"/projects/{project.id}/runs/detections/{run.id}/" in overview and "Detect characters" not in overview
