@@ -37,6 +37,7 @@ class ModelSpec:
     timeout_seconds: float = 120.0
     max_retries: int = 3
     concurrency: int = 4
+    prefix_reuse: bool = True  # transformers + Qwen2.5-VL: compute the shared reference prefix once
 
     @property
     def version(self) -> str:
@@ -144,6 +145,23 @@ class TransformersBackend:
         return self.processor(text=texts, images=images, padding=True, return_tensors="pt").to(self.device)
 
     def generate(self, prompts: list[Prompt]) -> list[GenerationOutput]:
+        from workers.vlm.prefix import PrefixUnsupported, SharedPrefixDecoder, supports_prefix_reuse
+
+        if self.spec.prefix_reuse and len(prompts) > 1 and supports_prefix_reuse(self.model):
+            try:
+                decoder = SharedPrefixDecoder(
+                    self.model, self.processor, self.images.load, self.spec.max_new_tokens, self.spec.batch_size
+                )
+                started = time.perf_counter()
+                texts = decoder.generate(prompts)
+                seconds = (time.perf_counter() - started) / len(prompts)
+                return [GenerationOutput(text=text, seconds=seconds) for text in texts]
+            except PrefixUnsupported:
+                pass  # e.g. prompts with different references: the plain path below
+        return self.generate_plain(prompts)
+
+    def generate_plain(self, prompts: list[Prompt]) -> list[GenerationOutput]:
+        """One `generate` per batch of full prompts (the reference path)."""
         import torch
 
         outputs: list[GenerationOutput] = []

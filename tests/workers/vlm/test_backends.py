@@ -33,13 +33,28 @@ def test_caption_prompt_variants(world):
 
 
 @pytest.mark.parametrize("model", ["qwen", "internvl"])
-def test_batched_generation_gives_the_same_greedy_outputs_as_one_at_a_time(tiny_models, world, model):
+def test_batched_and_prefix_reusing_generation_give_the_naive_greedy_outputs(tiny_models, world, model):
     cards, frames = world
     prompts = [detection_prompt(cards, frame) for frame in frames]
-    batched = load_backend(spec(tiny_models[model], batch_size=4)).generate(prompts)
-    single = load_backend(spec(tiny_models[model], batch_size=1)).generate(prompts)
-    assert [o.text for o in batched] == [o.text for o in single]
-    assert all(o.error == "" and o.seconds > 0 for o in batched)
+    naive = load_backend(spec(tiny_models[model], batch_size=1)).generate_plain(prompts)
+    batched = load_backend(spec(tiny_models[model], batch_size=4)).generate_plain(prompts)
+    fast = load_backend(spec(tiny_models[model], batch_size=4)).generate(prompts)  # prefix reuse on Qwen
+    assert [o.text for o in batched] == [o.text for o in naive]
+    assert [o.text for o in fast] == [o.text for o in naive]
+    assert all(o.error == "" and o.seconds > 0 for o in fast)
+
+
+def test_prefix_reuse_handles_frames_of_different_sizes_and_falls_back_when_prefixes_differ(tiny_models, world):
+    from PIL import Image
+
+    cards, frames = world
+    tall = frames[0].parent / "tall.jpg"
+    Image.open(frames[1]).rotate(90, expand=True).save(tall)
+    mixed = [detection_prompt(cards, frame) for frame in [frames[0], tall, frames[2]]]
+    backend = load_backend(spec(tiny_models["qwen"], batch_size=4))
+    assert [o.text for o in backend.generate(mixed)] == [o.text for o in backend.generate_plain(mixed)]
+    differing = [detection_prompt(cards, frames[0]), detection_prompt(cards[:2], frames[1])]
+    assert [o.text for o in backend.generate(differing)] == [o.text for o in backend.generate_plain(differing)]
 
 
 def test_an_adapter_loads_on_top_of_the_base_model(tiny_models, world, tmp_path):
@@ -57,6 +72,8 @@ def test_an_adapter_loads_on_top_of_the_base_model(tiny_models, world, tmp_path)
     adapted = adapted_backend.generate(prompts)
     assert adapted_backend.spec.version == "tiny+adapter"
     assert [o.text for o in adapted] != [o.text for o in plain]
+    # the prefix-reusing path runs the adapter too, and agrees with plain generate
+    assert [o.text for o in adapted] == [o.text for o in adapted_backend.generate_plain(prompts)]
 
 
 def test_references_and_targets_get_their_own_pixel_budgets(world):
