@@ -28,6 +28,13 @@ from workers.vlm.prompts import CharacterCard, detection_prompt  # noqa: E402
 from workers.vlm.tiny import build_tiny_qwen2_5_vl  # noqa: E402
 
 REAL_SIZES = {
+    # "small" exercises the real-size code path (vocab 151,936, random weights) on a CPU in seconds
+    "small": dict(
+        text=dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, rope_scaling={"type": "mrope", "mrope_section": [8, 12, 12]}),
+        vision=dict(depth=2, hidden_size=128, intermediate_size=256, num_heads=4, out_hidden_size=256,
+                    fullatt_block_indexes=[1]),
+    ),
     "3b": dict(
         text=dict(hidden_size=2048, intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16,
                   num_key_value_heads=2, rope_theta=1000000.0, tie_word_embeddings=True,
@@ -46,6 +53,10 @@ def build_backend(size: str, folder: Path, batch_size: int, budgets: dict) -> Tr
     from transformers import AutoProcessor, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     processor = AutoProcessor.from_pretrained(tiny)  # its token ids are set in the config below
+    if size != "small":  # real Qwen2.5-VL pixel limits, so the 1344×756 frames keep their detail
+        image_processor = processor.image_processor
+        image_processor.min_pixels, image_processor.max_pixels = 56 * 56, 28 * 28 * 1280
+        image_processor.size = {"shortest_edge": 56 * 56, "longest_edge": 28 * 28 * 1280}
     tiny_config = json.loads((tiny / "config.json").read_text())
     shape = REAL_SIZES[size]
     config = Qwen2_5_VLConfig(
@@ -73,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     budgets = (
         {"reference_max_pixels": 112 * 112, "target_max_pixels": 224 * 224}
-        if args.size == "tiny"
+        if args.size in ("tiny", "small")
         else {"reference_max_pixels": 448 * 448, "target_max_pixels": 1344 * 756}
     )
     with tempfile.TemporaryDirectory(prefix="vive-vlm-bench-") as tmp:

@@ -89,6 +89,7 @@ def detect(job: Job, ctx: JobContext) -> dict[str, Any]:
                     parsed=parse_detection(output.text, roster),
                     latency=output.seconds,
                     error=output.error,
+                    label=spec.version,
                 )
             finished = run.detections.count()
             ctx.progress(finished / len(run.asset_ids), f"{finished} of {len(run.asset_ids)} frames")
@@ -148,6 +149,7 @@ def caption(job: Job, ctx: JobContext) -> dict[str, Any]:
                     characters_given=given[asset_id],
                     latency=output.seconds,
                     error=output.error,
+                    label=spec.version,
                 )
             finished = run.captions.count()
             ctx.progress(finished / len(run.asset_ids), f"{finished} of {len(run.asset_ids)} frames")

@@ -94,7 +94,9 @@ def caption_run_start(
     return run
 
 
-def detection_record(*, run: DetectionRun, asset_id: int, parsed, latency: float, error: str = "") -> Detection:
+def detection_record(
+    *, run: DetectionRun, asset_id: int, parsed, latency: float, error: str = "", label: str = ""
+) -> Detection:
     """Store one frame's detection once: a retried chunk finds it already there."""
     detection, _ = Detection.objects.get_or_create(
         run=run,
@@ -106,7 +108,7 @@ def detection_record(*, run: DetectionRun, asset_id: int, parsed, latency: float
             "flags": parsed.flags + (["backend_error"] if error else []),
             "ok": parsed.ok and not error,
             "error": error or parsed.error,
-            "model_version_label": run.model_version.name,
+            "model_version_label": label or run.model_version.name,
             "latency_seconds": round(latency, 4),
         },
     )
@@ -114,7 +116,14 @@ def detection_record(*, run: DetectionRun, asset_id: int, parsed, latency: float
 
 
 def caption_record(
-    *, run: CaptionRun, asset_id: int, parsed, characters_given: list[str], latency: float, error: str = ""
+    *,
+    run: CaptionRun,
+    asset_id: int,
+    parsed,
+    characters_given: list[str],
+    latency: float,
+    error: str = "",
+    label: str = "",
 ) -> Caption:
     caption, _ = Caption.objects.get_or_create(
         run=run,
@@ -126,7 +135,7 @@ def caption_record(
             "flags": parsed.flags + (["backend_error"] if error else []),
             "ok": parsed.ok and not error,
             "error": error or parsed.error,
-            "model_version_label": run.model_version.name,
+            "model_version_label": label or run.model_version.name,
             "latency_seconds": round(latency, 4),
         },
     )

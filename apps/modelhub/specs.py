@@ -16,6 +16,8 @@ SPEC_SETTINGS = (
     "timeout_seconds",
     "max_retries",
     "concurrency",
+    "prefix_reuse",
+    "constrained",
 )
 TINY_DEFAULTS = {"reference_max_pixels": 112 * 112, "target_max_pixels": 224 * 224, "max_new_tokens": 24}
 

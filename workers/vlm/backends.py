@@ -38,6 +38,7 @@ class ModelSpec:
     max_retries: int = 3
     concurrency: int = 4
     prefix_reuse: bool = True  # transformers + Qwen2.5-VL: compute the shared reference prefix once
+    constrained: bool = False  # openai: ask the server to decode to the prompt's JSON schema (vLLM, SGLang)
 
     @property
     def version(self) -> str:
@@ -211,12 +212,16 @@ class OpenAIBackend:
                 else:
                     content.append({"type": "text", "text": part["text"]})
             messages.append({"role": message["role"], "content": content})
-        return {
+        payload = {
             "model": self.spec.model,
             "messages": messages,
             "max_tokens": self.spec.max_new_tokens,
             "temperature": 0,
         }
+        if self.spec.constrained and prompt.json_schema:
+            schema = {"name": prompt.version.replace("-", "_"), "schema": prompt.json_schema}
+            payload["response_format"] = {"type": "json_schema", "json_schema": schema}
+        return payload
 
     def _one(self, payload: dict) -> GenerationOutput:
         import httpx

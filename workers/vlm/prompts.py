@@ -35,12 +35,32 @@ class CharacterCard:
     aliases: tuple[str, ...] = field(default=())
 
 
+CAPTION_JSON_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "scene": {"type": "string"},
+        "background": {"type": "string"},
+        "characters": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "description": {"type": "string"}},
+                "required": ["name", "description"],
+            },
+        },
+        "salient_objects": {"type": "string"},
+    },
+    "required": ["scene", "background", "characters", "salient_objects"],
+}
+
+
 @dataclass(frozen=True)
 class Prompt:
     version: str
     messages: list[dict]
     images: list[Path]  # in the order of the image parts
     target_index: int  # which image is the frame being asked about
+    json_schema: dict | None = None  # for servers that constrain decoding to a schema
 
     @property
     def text(self) -> str:
@@ -64,11 +84,14 @@ def _roster_parts(cards: list[CharacterCard], max_references: int) -> tuple[list
 
 def detection_prompt(cards: list[CharacterCard], target: Path, max_references: int = 1) -> Prompt:
     """References + names + descriptions interleaved, then instructions, then the frame."""
-    content, images = _roster_parts(sorted(cards, key=lambda card: card.name.casefold()), max_references)
+    cards = sorted(cards, key=lambda card: card.name.casefold())
+    content, images = _roster_parts(cards, max_references)
     content.append({"type": "text", "text": DETECTION_INSTRUCTIONS + "\n"})
     content.append({"type": "image"})
     images.append(Path(target))
-    return Prompt(DETECTION_PROMPT_VERSION, [{"role": "user", "content": content}], images, len(images) - 1)
+    schema = {"type": "array", "items": {"type": "string", "enum": [card.name for card in cards]}, "uniqueItems": True}
+    messages = [{"role": "user", "content": content}]
+    return Prompt(DETECTION_PROMPT_VERSION, messages, images, len(images) - 1, schema)
 
 
 def caption_prompt(cards: list[CharacterCard], target: Path, detected: bool, max_references: int = 1) -> Prompt:
@@ -83,4 +106,5 @@ def caption_prompt(cards: list[CharacterCard], target: Path, detected: bool, max
     content.append({"type": "text", "text": CAPTION_INSTRUCTIONS.format(context=context) + "\n"})
     content.append({"type": "image"})
     images.append(Path(target))
-    return Prompt(CAPTION_PROMPT_VERSION, [{"role": "user", "content": content}], images, len(images) - 1)
+    messages = [{"role": "user", "content": content}]
+    return Prompt(CAPTION_PROMPT_VERSION, messages, images, len(images) - 1, CAPTION_JSON_SCHEMA)

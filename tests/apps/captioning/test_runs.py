@@ -172,3 +172,26 @@ def test_run_pages_show_outputs_next_to_the_frames(client, lead, annotator, proj
     assert page.count('class="pick"') == 5 and "detect-v1" in page
     overview = client.get(f"/projects/{project.id}/runs/").content.decode()
     assert f"/projects/{project.id}/runs/detections/{run.id}/" in overview and "Detect characters" not in overview
+
+
+def test_a_detector_version_with_an_adapter_runs_end_to_end(project, lead, roster_and_frames, models_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    from workers.vlm.tiny import build_tiny_qwen2_5_vl
+
+    base = AutoModelForImageTextToText.from_pretrained(build_tiny_qwen2_5_vl(models_dir / "tiny" / "qwen2_5_vl"))
+    get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"])).save_pretrained(tmp_path / "sft-v1")
+    version = model_version_create(
+        project=project, role="detector", name="tiny-sft", model="tiny/qwen2_5_vl", adapter=str(tmp_path / "sft-v1")
+    )
+    run = services.detection_run_start(
+        project=project,
+        model_version=version,
+        asset_ids=[a.id for a in roster_and_frames],
+        created_by=lead,
+        enqueue=False,
+    )
+    result = execute(run)
+    assert result["model"] == "tiny-sft+sft-v1"
+    assert set(Detection.objects.filter(run=run).values_list("model_version_label", flat=True)) == {"tiny-sft+sft-v1"}

@@ -154,3 +154,18 @@ def test_unreachable_server_is_an_error_not_a_crash(world):
 def test_needs_a_base_url():
     with pytest.raises(ValueError, match="needs base_url"):
         load_backend(ModelSpec(name="x", backend="openai", model="m"))
+
+
+def test_constrained_decoding_sends_the_prompts_json_schema(server, world):
+    from workers.vlm.prompts import caption_prompt
+
+    cards, frames = world
+    client = backend(server, constrained=True)
+    client.generate([detection_prompt(cards, frames[0]), caption_prompt(cards, frames[0], detected=True)])
+    formats = sorted((r["body"]["response_format"] for r in server.requests), key=lambda f: f["json_schema"]["name"])
+    assert [f["json_schema"]["name"] for f in formats] == ["caption_v1", "detect_v1"]
+    assert formats[1]["json_schema"]["schema"]["items"]["enum"] == ["Ellie", "Sprite", "Victor"]
+    assert formats[0]["json_schema"]["schema"]["required"] == ["scene", "background", "characters", "salient_objects"]
+    server.requests.clear()
+    backend(server).generate([detection_prompt(cards, frames[0])])
+    assert "response_format" not in server.requests[0]["body"]
