@@ -54,6 +54,19 @@ def _run_id_param(key: str):
     return clean
 
 
+def _finished(rows) -> set[int]:
+    """Frames with a stored answer. A backend error (server down, timeout) is not an answer: its
+    row is dropped so that a retry asks again."""
+    failed = [row.id for row in rows.only("id", "flags") if "backend_error" in row.flags]
+    rows.filter(id__in=failed).delete()
+    return set(rows.values_list("asset_id", flat=True))
+
+
+def _chunk_size(spec) -> int:
+    # Several batches per call: the shared prefix is computed once per call (and per patch grid).
+    return spec.batch_size * 8
+
+
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -65,8 +78,10 @@ def detect(job: Job, ctx: JobContext) -> dict[str, Any]:
     from workers.vlm.parsing import parse_detection
     from workers.vlm.prompts import detection_prompt
 
-    run = DetectionRun.objects.select_related("model_version", "project").get(id=job.params["detection_run_id"])
-    done = set(run.detections.values_list("asset_id", flat=True))
+    run = DetectionRun.objects.select_related("model_version", "project").get(
+        id=job.params["detection_run_id"], project=job.project
+    )
+    done = _finished(run.detections)
     todo = [asset_id for asset_id in run.asset_ids if asset_id not in done]
     ctx.log(f"{len(done)} frames already detected, {len(todo)} to go")
     spec = model_spec_for(run.model_version)
@@ -77,7 +92,7 @@ def detect(job: Job, ctx: JobContext) -> dict[str, Any]:
     assets = {asset.id: asset for asset in Asset.objects.filter(id__in=todo)}
     with local_paths([ref.image for ref in references]) as reference_paths:
         cards = list(_cards(characters, references, reference_paths).values())
-        for chunk in _chunks(todo, spec.batch_size):
+        for chunk in _chunks(todo, _chunk_size(spec)):
             with local_paths([assets[asset_id].image for asset_id in chunk]) as frame_paths:
                 prompts = [detection_prompt(cards, path) for path in frame_paths]
                 services.run_prompt_example_set(run=run, text=prompts[0].text)
@@ -111,13 +126,15 @@ def caption(job: Job, ctx: JobContext) -> dict[str, Any]:
     from workers.vlm.parsing import parse_caption
     from workers.vlm.prompts import caption_prompt
 
-    run = CaptionRun.objects.select_related("model_version", "project").get(id=job.params["caption_run_id"])
-    done = set(run.captions.values_list("asset_id", flat=True))
+    run = CaptionRun.objects.select_related("model_version", "project").get(
+        id=job.params["caption_run_id"], project=job.project
+    )
+    done = _finished(run.captions)
     todo = [asset_id for asset_id in run.asset_ids if asset_id not in done]
     ctx.log(f"{len(done)} frames already captioned, {len(todo)} to go")
     detected: dict[int, list[str]] = {}
     if run.pipeline == CaptionPipeline.DETECTION and run.detection_run_id:
-        detected = {d.asset_id: d.names for d in run.detection_run.detections.all()}
+        detected = {d.asset_id: d.names for d in run.detection_run.detections.filter(ok=True)}
     spec = model_spec_for(run.model_version)
     ctx.progress(len(done) / max(len(run.asset_ids), 1), f"Loading {spec.version}")
     backend = load_backend(spec)
@@ -125,7 +142,7 @@ def caption(job: Job, ctx: JobContext) -> dict[str, Any]:
     assets = {asset.id: asset for asset in Asset.objects.filter(id__in=todo)}
     with local_paths([ref.image for ref in references]) as reference_paths:
         cards = _cards(characters, references, reference_paths)
-        for chunk in _chunks(todo, spec.batch_size):
+        for chunk in _chunks(todo, _chunk_size(spec)):
             given = {
                 asset_id: sorted(cards) if run.pipeline == CaptionPipeline.NO_DETECTION else detected.get(asset_id, [])
                 for asset_id in chunk
@@ -147,6 +164,11 @@ def caption(job: Job, ctx: JobContext) -> dict[str, Any]:
                     asset_id=asset_id,
                     parsed=parse_caption(output.text),
                     characters_given=given[asset_id],
+                    extra_flags=(
+                        ["no_detection_for_frame"]
+                        if run.pipeline == CaptionPipeline.DETECTION and asset_id not in detected
+                        else []
+                    ),
                     latency=output.seconds,
                     error=output.error,
                     label=spec.version,

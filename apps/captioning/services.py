@@ -76,6 +76,8 @@ def caption_run_start(
     if pipeline == CaptionPipeline.DETECTION:
         if detection_run is None or detection_run.project_id != project.id:
             raise ApplicationError("The detector → captioner pipeline needs a detection run of this project.")
+        if detection_run.job is not None and detection_run.job.status != "succeeded":
+            raise ApplicationError(f"Detection run #{detection_run.id} has not finished ({detection_run.job.status}).")
         not_detected = set(asset_ids) - set(detection_run.asset_ids)
         if not_detected:
             raise ApplicationError(f"{len(not_detected)} frame(s) are not in detection run #{detection_run.id}.")
@@ -124,6 +126,7 @@ def caption_record(
     latency: float,
     error: str = "",
     label: str = "",
+    extra_flags: list[str] | None = None,
 ) -> Caption:
     caption, _ = Caption.objects.get_or_create(
         run=run,
@@ -132,7 +135,7 @@ def caption_record(
             "fields": parsed.caption,
             "characters_given": characters_given,
             "raw_text": parsed.raw,
-            "flags": parsed.flags + (["backend_error"] if error else []),
+            "flags": parsed.flags + (extra_flags or []) + (["backend_error"] if error else []),
             "ok": parsed.ok and not error,
             "error": error or parsed.error,
             "model_version_label": label or run.model_version.name,

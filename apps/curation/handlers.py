@@ -4,6 +4,7 @@ torch, open_clip, umap and hdbscan are imported inside the handlers: this module
 the web process too (to register the kinds), which must never import them.
 """
 
+import multiprocessing
 from typing import Any
 
 from django.conf import settings
@@ -71,7 +72,12 @@ def embed(job: Job, ctx: JobContext) -> dict[str, Any]:
     project = job.project
     spec = clip_spec(settings.MODEL_PROFILE, settings.MODELS_DIR, project.clip_model_name, project.clip_pretrained)
     ctx.progress(0.0, f"Loading {spec.model_name}")
-    config = EmbeddingConfig(batch_size=settings.EMBED_BATCH_SIZE, num_workers=settings.EMBED_NUM_WORKERS)
+    # Celery's prefork children are daemonic and may not start DataLoader worker processes:
+    # decode in this process there (the solo/threads pools and management commands can fork).
+    daemonic = multiprocessing.current_process().daemon
+    config = EmbeddingConfig(
+        batch_size=settings.EMBED_BATCH_SIZE, num_workers=0 if daemonic else settings.EMBED_NUM_WORKERS
+    )
     device = resolve_device(config.device)
     loaded = load_clip(spec, device)
 

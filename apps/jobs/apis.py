@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 
 from apps.core.permissions import Action, authorize
 from apps.jobs import selectors, services
-from apps.jobs.kinds import JOB_KINDS
+from apps.jobs.kinds import launchable_kinds
 from apps.jobs.models import JobStatus
 from apps.projects.selectors import project_get
 
@@ -42,7 +42,7 @@ class ProjectJobListCreateApi(APIView):
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            self.fields["kind"].choices = sorted(JOB_KINDS)
+            self.fields["kind"].choices = [kind.name for kind in launchable_kinds()]
 
     @extend_schema(
         parameters=[
@@ -76,7 +76,7 @@ class ProjectJobListCreateApi(APIView):
         params = data.validated_data["params"]
         if not isinstance(params, dict):
             raise serializers.ValidationError({"params": "params must be a JSON object."})
-        job = services.job_create(
+        job = services.job_launch(
             kind=data.validated_data["kind"], project=project, created_by=request.user, params=params
         )
         return Response(JobOutputSerializer(job).data, status=status.HTTP_201_CREATED)

@@ -22,13 +22,13 @@ def _smoke_params(params: dict[str, Any]) -> dict[str, Any]:
     return asdict(config)
 
 
-@job_kind(name="smoke", label="Smoke test", queue="cpu", clean_params=_smoke_params)
+@job_kind(name="smoke", label="Smoke test", queue="cpu", clean_params=_smoke_params, launchable=True)
 def smoke(job: Job, ctx: JobContext) -> dict[str, Any]:
     config = SmokeConfig(**job.params)
     result = run_smoke(config, on_step=ctx.step_reporter(config.steps, "Step {done} of {total}"))
     return asdict(result)
 
 
-@job_kind(name="smoke_gpu", label="Smoke test (GPU queue)", queue="gpu", clean_params=_smoke_params)
+@job_kind(name="smoke_gpu", label="Smoke test (GPU queue)", queue="gpu", clean_params=_smoke_params, launchable=True)
 def smoke_gpu(job: Job, ctx: JobContext) -> dict[str, Any]:
     return smoke(job, ctx)

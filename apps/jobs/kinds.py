@@ -24,6 +24,9 @@ class JobKind:
     clean_params: Callable[[dict[str, Any]], dict[str, Any]] = field(default=lambda params: dict(params))
     soft_time_limit: int | None = None
     time_limit: int | None = None
+    # Only launchable kinds may be started from the generic launch form / jobs API; the others are
+    # started by their own services, which validate what their parameters point at.
+    launchable: bool = False
 
     def resolve_queue(self) -> str:
         queue = self.queue() if callable(self.queue) else self.queue
@@ -43,6 +46,7 @@ def job_kind(
     clean_params: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     soft_time_limit: int | None = None,
     time_limit: int | None = None,
+    launchable: bool = False,
 ) -> Callable[[JobHandler], JobHandler]:
     if not callable(queue) and queue not in ("cpu", "gpu"):
         raise ValueError(f"Unknown queue {queue!r} for job kind {name!r}.")
@@ -58,10 +62,15 @@ def job_kind(
             clean_params=clean_params or (lambda params: dict(params)),
             soft_time_limit=soft_time_limit,
             time_limit=time_limit,
+            launchable=launchable,
         )
         return handler
 
     return register
+
+
+def launchable_kinds() -> list[JobKind]:
+    return sorted((kind for kind in JOB_KINDS.values() if kind.launchable), key=lambda kind: kind.label)
 
 
 def job_kind_get(name: str) -> JobKind:

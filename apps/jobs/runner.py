@@ -92,12 +92,11 @@ def job_execute(job_id: int) -> str:
     if job is None:
         logger.info("Job %s not claimable (duplicate delivery, cancelled or finished); skipping", job_id)
         return "skipped"
-    spec = job_kind_get(job.kind)
     heartbeat = _Heartbeat(job.id, settings.JOB_HEARTBEAT_SECONDS)
     heartbeat.start()
     outcome = "failed"
     try:
-        result: dict[str, Any] = spec.handler(job, JobContext(job.id)) or {}
+        result: dict[str, Any] = job_kind_get(job.kind).handler(job, JobContext(job.id)) or {}
     except JobCancelled:
         outcome = "cancelled"
         _write_final(lambda: services.job_mark_cancelled(job_id=job.id))
@@ -107,7 +106,7 @@ def job_execute(job_id: int) -> str:
         )
     except Exception as exc:
         logger.exception("Job %s failed", job.id)
-        error = f"{type(exc).__name__}: {exc}"
+        error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         trace = traceback_module.format_exc()
         _write_final(lambda: services.job_mark_failed(job_id=job.id, error=error, traceback=trace))
     else:

@@ -34,6 +34,13 @@ def job_log(*, job_id: int, text: str) -> None:
     Job.objects.filter(id=job_id).update(log=log_line(text[:1000]))
 
 
+def job_launch(*, kind: str, project: Project, created_by: User, params: dict[str, Any] | None = None) -> Job:
+    """A job started by a person from the generic launch form or API: launchable kinds only."""
+    if not job_kind_get(kind).launchable:
+        raise ApplicationError(f"{kind!r} jobs are started from their own page, not launched directly.", field="kind")
+    return job_create(kind=kind, project=project, created_by=created_by, params=params)
+
+
 @transaction.atomic
 def job_create(
     *,
@@ -51,7 +58,7 @@ def job_create(
     spec = job_kind_get(kind)
     try:
         cleaned = spec.clean_params(dict(params or {}))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ApplicationError(f"Bad parameters for a {spec.label} job: {exc}", field="params") from exc
     job = Job.objects.create(
         kind=kind,

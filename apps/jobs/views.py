@@ -67,7 +67,7 @@ def job_launch(request: HttpRequest, project_id: int) -> HttpResponse:
     kind = request.POST.get("kind", "smoke")
     params = {key: request.POST[key] for key in ("steps", "step_seconds") if request.POST.get(key)}
     try:
-        job = services.job_create(kind=kind, project=project, created_by=request.user, params=params)
+        job = services.job_launch(kind=kind, project=project, created_by=request.user, params=params)
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("projects:detail", project_id=project.id)

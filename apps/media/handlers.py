@@ -5,7 +5,9 @@ the batch goes on. Pictures are deduplicated by pixel hash within the project, s
 re-upload adds nothing twice.
 """
 
+import logging
 import math
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -18,7 +20,7 @@ from django.core.files.storage import default_storage
 
 from apps.jobs.kinds import job_kind
 from apps.jobs.models import Job
-from apps.jobs.runner import JobContext
+from apps.jobs.runner import JobCancelled, JobContext
 from apps.media import services
 from apps.media.models import AssetKind, Video
 from workers.media.archives import ArchiveLimits, ArchiveRejected, iter_archive_members
@@ -34,15 +36,24 @@ from workers.media.video import (
     sniff_container,
 )
 
+logger = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm")
 UNRECOGNISED = (
     "Not an accepted file: images must be JPEG, PNG or WebP; videos MP4, MOV, MKV or WebM; or a zip of images."
 )
 
 
+STAGING_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
 def _clean_params(params: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(params.get("staging_id"), str) or not isinstance(params.get("files"), list):
-        raise ValueError("staging_id and files are required")
+    staging_id = params.get("staging_id")
+    if not isinstance(staging_id, str) or not STAGING_ID.match(staging_id) or not isinstance(params.get("files"), list):
+        raise ValueError("staging_id (32 hex digits) and files are required")
+    key = re.compile(rf"^staging/{staging_id}/\d{{5}}(_[A-Za-z0-9]+)?\.upload$")
+    for entry in params["files"]:
+        if not isinstance(entry, dict) or not key.match(str(entry.get("key", ""))):
+            raise ValueError("every file must be one this upload staged")
     every = float(params.get("sample_every_seconds", 1.0))
     if not 0.04 <= every <= 3600:
         raise ValueError("sample_every_seconds must be between 0.04 and 3600")
@@ -114,17 +125,16 @@ class _Ingester:
         self.report.outcome(name, "added" if created else "duplicate", "" if created else "already in the project")
 
     def archive(self, path: Path, name: str) -> None:
+        members = iter_archive_members(path, ArchiveLimits(max_member_bytes=settings.INGEST_MAX_IMAGE_BYTES))
         try:
-            members = list(iter_archive_members(path, ArchiveLimits(max_member_bytes=settings.INGEST_MAX_IMAGE_BYTES)))
-        except ArchiveRejected as exc:
+            for member in members:  # one member in memory at a time
+                label = f"{name} › {services.display_name(member.name)}"
+                if member.error:
+                    self.report.outcome(label, "refused", member.error)
+                else:
+                    self.image(member.data, label)
+        except ArchiveRejected as exc:  # raised before the first member
             self.report.outcome(name, "refused", str(exc))
-            return
-        for member in members:
-            label = f"{name} › {services.display_name(member.name)}"
-            if member.error:
-                self.report.outcome(label, "refused", member.error)
-            else:
-                self.image(member.data, label)
 
     def video(self, path: Path, name: str, progress_span: tuple[float, float]) -> None:
         config = FrameSamplingConfig(
@@ -230,7 +240,13 @@ def ingest(job: Job, ctx: JobContext) -> dict[str, Any]:
         for index, entry in enumerate(files):
             span = (index / len(files), 1 / len(files))
             ctx.progress(span[0], f"{entry['name']} ({index + 1} of {len(files)})")
-            ingester.file(entry["key"], entry["name"], span)
+            try:
+                ingester.file(entry["key"], entry["name"], span)
+            except JobCancelled:
+                raise
+            except Exception as exc:  # one file's surprise must not cost the rest of the batch
+                logger.exception("Ingesting %s failed", entry["name"])
+                ingester.report.outcome(entry["name"], "refused", f"Unexpected error: {type(exc).__name__}: {exc}")
         report = ingester.report
         ctx.log(f"{report.added} added, {report.duplicates} duplicates, {report.refused} refused")
         return report.as_result()

@@ -13,5 +13,8 @@ class ModelVersionForm(forms.Form):
     adapter = forms.CharField(max_length=500, required=False, help_text="PEFT adapter folder (optional)")
     base_url = forms.URLField(required=False, help_text="openai: e.g. http://vllm:8000/v1")
     api_key_env = forms.RegexField(
-        regex=r"^[A-Z_][A-Z0-9_]*$", max_length=100, required=False, help_text="environment variable with the API key"
+        regex=r"^VIVE_VLM_KEY_[A-Z0-9_]+$",
+        max_length=100,
+        required=False,
+        help_text="environment variable with the API key; must start with VIVE_VLM_KEY_",
     )

@@ -6,6 +6,8 @@ from apps.modelhub.models import ModelRole, ModelSource, ModelVersion
 from apps.modelhub.profiles import profile_models
 from apps.projects.models import Project
 
+API_KEY_ENV_PREFIX = "VIVE_VLM_KEY_"
+
 
 @transaction.atomic
 def model_versions_ensure(*, project: Project) -> list[ModelVersion]:
@@ -46,6 +48,17 @@ def model_version_create(
         raise ApplicationError(f"Unknown backend {backend!r}; known: {', '.join(sorted(BACKENDS))}.", field="backend")
     if backend == "openai" and not base_url:
         raise ApplicationError("The openai backend needs the server's base URL.", field="base_url")
+    if base_url and not any(base_url.startswith(prefix) for prefix in settings.VLM_ALLOWED_BASE_URLS):
+        # Workers call this URL: only servers the deployer listed (no internal services, no exfiltration).
+        raise ApplicationError(
+            "That server is not on this installation's list of model servers (VLM_ALLOWED_BASE_URLS).",
+            field="base_url",
+        )
+    if api_key_env and not api_key_env.startswith(API_KEY_ENV_PREFIX):
+        # Workers read this variable and send it to the server: never any other secret.
+        raise ApplicationError(
+            f"The API key variable's name must start with {API_KEY_ENV_PREFIX}.", field="api_key_env"
+        )
     if ModelVersion.objects.filter(project=project, role=role, name=name).exists():
         raise ApplicationError(f"A {role} named {name!r} already exists.", field="name")
     return ModelVersion.objects.create(

@@ -41,6 +41,7 @@ def model_spec_for(version: ModelVersion, **overrides):
         model=model,
         adapter=version.adapter or None,
         base_url=version.base_url,
-        api_key=os.environ.get(version.api_key_env, "") if version.api_key_env else "",
+        # Only VIVE_VLM_KEY_* variables: a stored row can never make a worker send another secret.
+        api_key=os.environ.get(version.api_key_env, "") if version.api_key_env.startswith("VIVE_VLM_KEY_") else "",
         **extra,
     )

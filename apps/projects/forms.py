@@ -12,6 +12,15 @@ class ProjectForm(forms.ModelForm):
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
 
+class ProjectCreateForm(forms.ModelForm):
+    """A new project: a name and a description; model choices come later, on its edit page."""
+
+    class Meta:
+        model = Project
+        fields = ["name", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+
 class CharacterForm(forms.ModelForm):
     aliases = forms.CharField(required=False, help_text="Comma-separated other names.")
 

@@ -8,11 +8,11 @@ from django.views.decorators.http import require_POST
 
 from apps.core.errors import ApplicationError
 from apps.core.permissions import Action, authorize
-from apps.jobs.kinds import JOB_KINDS
+from apps.jobs.kinds import launchable_kinds
 from apps.jobs.selectors import job_list
 from apps.media.selectors import asset_count, video_list
 from apps.projects import selectors, services
-from apps.projects.forms import CharacterForm, MemberForm, ProjectForm, ReferenceImageForm
+from apps.projects.forms import CharacterForm, MemberForm, ProjectCreateForm, ProjectForm, ReferenceImageForm
 
 
 def _form_error(form, exc: ApplicationError) -> None:
@@ -28,7 +28,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_create(request: HttpRequest) -> HttpResponse:
     authorize(request.user, Action.CREATE_PROJECT)
-    form = ProjectForm(request.POST or None)
+    form = ProjectCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             project = services.project_create(
@@ -54,7 +54,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "characters": selectors.character_list(project=project),
             "members": selectors.project_member_list(project=project),
             "jobs": job_list(user=request.user, project=project)[:10],
-            "job_kinds": sorted(JOB_KINDS.values(), key=lambda kind: kind.label),
+            "job_kinds": launchable_kinds(),
             "member_form": MemberForm(),
             "asset_total": asset_count(project=project),
             "videos": video_list(project=project),

@@ -192,3 +192,26 @@ def test_a_detection_run_killed_mid_way_finishes_on_retry_without_redoing_frames
     after = {d.asset_id: d.id for d in Detection.objects.filter(run=run)}
     assert len(after) == 30 and job.attempts == 2
     assert all(after[asset_id] == detection_id for asset_id, detection_id in before.items())  # not redone
+
+
+def test_embedding_runs_in_a_real_worker_process(clean_queue, workers, project, lead, settings, tmp_path):
+    """Celery's prefork children are daemonic: the embed job must not start DataLoader workers there."""
+    from PIL import Image
+
+    from apps.curation.services import embedding_start
+    from apps.media.models import AssetKind
+    from apps.media.services import asset_add
+    from workers.media.assets import prepare_asset
+    from workers.vision.tiny import build_tiny_clip
+
+    models_dir = tmp_path / "models"
+    build_tiny_clip(models_dir / "tiny" / "clip")
+    for index in range(6):
+        image = Image.new("RGB", (96, 64), (index * 30, 90, 200))
+        asset_add(project=project, prepared=prepare_asset(image), kind=AssetKind.FRAME)
+    job = embedding_start(project=project, created_by=lead)
+    env = {"MODELS_DIR": str(models_dir), "MODEL_PROFILE": "tiny", "EMBED_NUM_WORKERS": "2"}
+    _, log = workers("embedder", extra_env=env)
+    job = _wait_for(job.id, lambda j: j.is_finished, 120, log)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.result["embedded"] == 6

@@ -213,6 +213,8 @@ EMBED_NUM_WORKERS = env.int("EMBED_NUM_WORKERS", default=2)
 # Detection and captioning run where the VLM is: the gpu queue (a CPU machine runs a gpu-queue
 # worker for the tiny profile, as `make demo` does).
 VLM_QUEUE = env.str("VLM_QUEUE", default="gpu")
+# URL prefixes of OpenAI-compatible model servers leads may point model versions at.
+VLM_ALLOWED_BASE_URLS = env.list("VLM_ALLOWED_BASE_URLS", default=[])
 
 LOGGING = {
     "version": 1,

@@ -23,3 +23,5 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Never share a filesystem queue with a running `make demo`.
 CELERY_BROKER_DIR = VAR_DIR / "test-broker"
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, CELERY_BROKER_DIR)
+
+VLM_ALLOWED_BASE_URLS = ["http://127.0.0.1", "http://vllm:8000/"]

@@ -195,3 +195,49 @@ def test_a_detector_version_with_an_adapter_runs_end_to_end(project, lead, roste
     result = execute(run)
     assert result["model"] == "tiny-sft+sft-v1"
     assert set(Detection.objects.filter(run=run).values_list("model_version_label", flat=True)) == {"tiny-sft+sft-v1"}
+
+
+def test_model_servers_and_key_variables_are_restricted(project, settings):
+    settings.VLM_ALLOWED_BASE_URLS = ["http://vllm.internal:8000/"]
+    with pytest.raises(ApplicationError, match="not on this installation's list"):
+        model_version_create(
+            project=project, role="detector", name="x", model="m", backend="openai", base_url="http://10.0.0.5/v1"
+        )
+    with pytest.raises(ApplicationError, match="must start with VIVE_VLM_KEY_"):
+        model_version_create(
+            project=project,
+            role="detector",
+            name="y",
+            model="m",
+            backend="openai",
+            base_url="http://vllm.internal:8000/v1",
+            api_key_env="DJANGO_SECRET_KEY",
+        )
+
+
+def test_frames_that_met_a_backend_error_are_asked_again_on_retry(project, lead, roster_and_frames):
+    from apps.jobs.models import Job
+
+    version = model_version_create(
+        project=project,
+        role="detector",
+        name="down",
+        model="m",
+        backend="openai",
+        base_url="http://127.0.0.1:9/v1",  # nothing listens: every request fails
+        settings_={"max_retries": 0, "timeout_seconds": 2},
+    )
+    run = services.detection_run_start(
+        project=project,
+        model_version=version,
+        asset_ids=[a.id for a in roster_and_frames],
+        created_by=lead,
+        enqueue=False,
+    )
+    execute(run)
+    first = set(Detection.objects.filter(run=run).values_list("id", flat=True))
+    assert all("backend_error" in d.flags and not d.ok for d in Detection.objects.filter(run=run))
+    Job.objects.filter(id=run.job_id).update(status=JobStatus.QUEUED)
+    execute(run)
+    again = set(Detection.objects.filter(run=run).values_list("id", flat=True))
+    assert len(again) == 5 and not (first & again)  # asked again, not kept as answers

@@ -215,3 +215,20 @@ def test_heartbeat_thread_keeps_a_long_step_alive(claimable, monkeypatch, settin
     job_execute(claimable().id)
     first, later = beats[0]
     assert later > first
+
+
+def test_only_launchable_kinds_can_be_started_by_hand(api_client, lead, project):
+    api_client.force_authenticate(lead)
+    forged = {"staging_id": "../projects/7/videos", "files": []}
+    response = api_client.post(f"/api/projects/{project.id}/jobs/", {"kind": "ingest", "params": forged}, format="json")
+    assert response.status_code == 400 and not Job.objects.exists()
+    with pytest.raises(ApplicationError, match="started from their own page"):
+        services.job_launch(kind="ingest", project=project, created_by=lead, params=forged)
+    with pytest.raises(ApplicationError, match="staging_id"):  # even a service caller cannot point it elsewhere
+        services.job_create(kind="ingest", project=project, created_by=lead, params=forged)
+    huge = api_client.post(
+        f"/api/projects/{project.id}/jobs/",
+        data='{"kind": "smoke", "params": {"steps": 1e400}}',
+        content_type="application/json",
+    )
+    assert huge.status_code == 400
