@@ -4,6 +4,7 @@ from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from apps.core.permissions import user_role
@@ -14,6 +15,7 @@ class TokenObtainApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [AnonRateThrottle]  # password guessing: see REST_FRAMEWORK's rates
 
     class InputSerializer(serializers.Serializer):
         class Meta:

@@ -15,7 +15,7 @@ class DetectionLaunchForm(forms.Form):
 
 class CaptionLaunchForm(forms.Form):
     captioner = forms.TypedChoiceField(coerce=int)
-    pipeline = forms.ChoiceField(choices=CaptionPipeline.choices)
+    pipeline = forms.ChoiceField(choices=CaptionPipeline.choices, initial=CaptionPipeline.DETECTION)
     detection_run = forms.TypedChoiceField(coerce=int, help_text="frames (and, for detector → captioner, characters)")
     limit = forms.IntegerField(min_value=1, required=False, help_text="caption only the first N frames")
 

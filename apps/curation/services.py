@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -100,7 +100,6 @@ def clustering_run_record(
     return run
 
 
-@transaction.atomic
 def gold_set_create(
     *,
     project: Project,
@@ -110,6 +109,17 @@ def gold_set_create(
     created_by: User | None,
 ) -> GoldSet:
     """A new version holding (asset_id, cluster, source) picks; earlier versions stay as they were."""
+    for attempt in range(5):  # two samplings at once both pick max+1: the loser takes the next number
+        try:
+            with transaction.atomic():
+                return _gold_set_insert(project, clustering, picks, params, created_by)
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _gold_set_insert(project, clustering, picks, params, created_by) -> GoldSet:
     version = (GoldSet.objects.filter(project=project).aggregate(Max("version"))["version__max"] or 0) + 1
     gold_set = GoldSet.objects.create(
         project=project, version=version, clustering=clustering, params=params, created_by=created_by

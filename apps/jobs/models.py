@@ -33,6 +33,7 @@ class Job(BaseModel):
     max_attempts = models.PositiveIntegerField(default=3)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    enqueue_count = models.PositiveIntegerField(default=0, help_text="messages sent to the broker for this job")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)

@@ -28,11 +28,12 @@ class JobCancelled(Exception):
 
 
 class JobContext:
-    def __init__(self, job_id: int):
+    def __init__(self, job_id: int, attempt: int | None = None):
         self.job_id = job_id
+        self.attempt = attempt  # progress from an attempt that lost the job raises JobSuperseded
 
     def progress(self, fraction: float, message: str = "") -> None:
-        if services.job_report_progress(job_id=self.job_id, progress=fraction, message=message):
+        if services.job_report_progress(job_id=self.job_id, progress=fraction, message=message, attempt=self.attempt):
             raise JobCancelled()
 
     def log(self, text: str) -> None:
@@ -49,9 +50,10 @@ class JobContext:
 
 
 class _Heartbeat(threading.Thread):
-    def __init__(self, job_id: int, every_seconds: float):
+    def __init__(self, job_id: int, attempt: int, every_seconds: float):
         super().__init__(name=f"job-{job_id}-heartbeat", daemon=True)
         self.job_id = job_id
+        self.attempt = attempt
         self.every_seconds = every_seconds
         self.stopped = threading.Event()
 
@@ -59,7 +61,9 @@ class _Heartbeat(threading.Thread):
         try:
             while not self.stopped.wait(self.every_seconds):
                 try:
-                    services.job_heartbeat(job_id=self.job_id)
+                    services.job_heartbeat(job_id=self.job_id, attempt=self.attempt)
+                except services.JobSuperseded:
+                    return  # another attempt owns the job now; its own thread beats for it
                 except Exception:  # a passing DB error must not kill the job; the next beat retries
                     logger.exception("Heartbeat of job %s failed", self.job_id)
                     connection.close()
@@ -92,26 +96,32 @@ def job_execute(job_id: int) -> str:
     if job is None:
         logger.info("Job %s not claimable (duplicate delivery, cancelled or finished); skipping", job_id)
         return "skipped"
-    heartbeat = _Heartbeat(job.id, settings.JOB_HEARTBEAT_SECONDS)
+    attempt = job.attempts
+    heartbeat = _Heartbeat(job.id, attempt, settings.JOB_HEARTBEAT_SECONDS)
     heartbeat.start()
     outcome = "failed"
     try:
-        result: dict[str, Any] = job_kind_get(job.kind).handler(job, JobContext(job.id)) or {}
+        result: dict[str, Any] = job_kind_get(job.kind).handler(job, JobContext(job.id, attempt)) or {}
+    except services.JobSuperseded:
+        outcome = "superseded"  # a newer attempt owns the job: write nothing more
+        logger.warning("Job %s attempt %s was superseded; stopping", job.id, attempt)
     except JobCancelled:
         outcome = "cancelled"
-        _write_final(lambda: services.job_mark_cancelled(job_id=job.id))
+        _write_final(lambda: services.job_mark_cancelled(job_id=job.id, attempt=attempt))
     except SoftTimeLimitExceeded:
         _write_final(
-            lambda: services.job_mark_failed(job_id=job.id, error="The job ran past its time limit and was stopped.")
+            lambda: services.job_mark_failed(
+                job_id=job.id, error="The job ran past its time limit and was stopped.", attempt=attempt
+            )
         )
     except Exception as exc:
         logger.exception("Job %s failed", job.id)
         error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         trace = traceback_module.format_exc()
-        _write_final(lambda: services.job_mark_failed(job_id=job.id, error=error, traceback=trace))
+        _write_final(lambda: services.job_mark_failed(job_id=job.id, error=error, traceback=trace, attempt=attempt))
     else:
         outcome = "succeeded"
-        _write_final(lambda: services.job_mark_succeeded(job_id=job.id, result=result))
+        _write_final(lambda: services.job_mark_succeeded(job_id=job.id, result=result, attempt=attempt))
     finally:
         heartbeat.stop()
     return outcome

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from apps.core.errors import ApplicationError, InvalidStateError
 from apps.jobs.kinds import job_kind_get
-from apps.jobs.models import FINISHED_STATUSES, Job, JobStatus
+from apps.jobs.models import Job, JobStatus
 from apps.projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def job_enqueue(*, job_id: int) -> bool:
         )
         return False
     queued = Job.objects.filter(id=job.id, status=JobStatus.QUEUED)
-    queued.update(enqueued_at=timezone.now())
+    queued.update(enqueued_at=timezone.now(), enqueue_count=F("enqueue_count") + 1)
     queued.filter(message__startswith="Broker unreachable").update(message="Waiting for a worker")
     return True
 
@@ -125,58 +125,77 @@ def job_claim(*, job_id: int, worker: str = "") -> Job | None:
     return Job.objects.get(id=job_id)
 
 
-def job_heartbeat(*, job_id: int) -> bool:
-    """Refresh the heartbeat; returns whether a cancel was requested."""
-    Job.objects.filter(id=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+class JobSuperseded(Exception):
+    """This attempt no longer owns the job (the sweeper re-queued it, or it was cancelled while the
+    worker was unreachable): stop without writing anything more."""
+
+
+def _own(job_id: int, attempt: int | None):
+    """The running job, as long as `attempt` is still the current one (None: any attempt)."""
+    rows = Job.objects.filter(id=job_id, status=JobStatus.RUNNING)
+    return rows if attempt is None else rows.filter(attempts=attempt)
+
+
+def job_heartbeat(*, job_id: int, attempt: int | None = None) -> bool:
+    """Refresh the heartbeat; returns whether a cancel was requested. Raises JobSuperseded."""
+    if not _own(job_id, attempt).update(heartbeat_at=timezone.now()):
+        raise JobSuperseded()
     return bool(Job.objects.filter(id=job_id, cancel_requested=True).exists())
 
 
-def job_report_progress(*, job_id: int, progress: float, message: str = "") -> bool:
-    """Record progress (clamped to 0–1) and a heartbeat; returns whether a cancel was requested."""
+def job_report_progress(*, job_id: int, progress: float, message: str = "", attempt: int | None = None) -> bool:
+    """Record progress (clamped to 0–1) and a heartbeat; returns whether a cancel was requested.
+    Raises JobSuperseded when this attempt no longer owns the job."""
     progress = min(1.0, max(0.0, float(progress)))
     fields: dict[str, Any] = {"progress": progress, "heartbeat_at": timezone.now()}
     if message:
         fields["message"] = message[:500]
-    Job.objects.filter(id=job_id, status=JobStatus.RUNNING).update(**fields)
+    if not _own(job_id, attempt).update(**fields):
+        raise JobSuperseded()
     return bool(Job.objects.filter(id=job_id, cancel_requested=True).exists())
 
 
-def _finish(job_id: int, status: JobStatus, **fields: Any) -> bool:
+def _finish(job_id: int, status: JobStatus, attempt: int | None, **fields: Any) -> bool:
     note = f"{status}" + (f": {fields['error']}" if fields.get("error") else "")
-    updated = Job.objects.filter(id=job_id, status=JobStatus.RUNNING).update(
+    updated = _own(job_id, attempt).update(
         status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), log=log_line(note), **fields
     )
     return bool(updated)
 
 
-def job_mark_succeeded(*, job_id: int, result: dict[str, Any]) -> bool:
-    return _finish(job_id, JobStatus.SUCCEEDED, progress=1.0, result=result, message="Done")
+def job_mark_succeeded(*, job_id: int, result: dict[str, Any], attempt: int | None = None) -> bool:
+    return _finish(job_id, JobStatus.SUCCEEDED, attempt, progress=1.0, result=result, message="Done")
 
 
-def job_mark_failed(*, job_id: int, error: str, traceback: str = "") -> bool:
-    return _finish(job_id, JobStatus.FAILED, error=error, traceback=traceback, message="Failed")
+def job_mark_failed(*, job_id: int, error: str, traceback: str = "", attempt: int | None = None) -> bool:
+    return _finish(job_id, JobStatus.FAILED, attempt, error=error, traceback=traceback, message="Failed")
 
 
-def job_mark_cancelled(*, job_id: int, result: dict[str, Any] | None = None) -> bool:
-    return _finish(job_id, JobStatus.CANCELLED, result=result or {}, message="Cancelled by a lead")
+def job_mark_cancelled(*, job_id: int, result: dict[str, Any] | None = None, attempt: int | None = None) -> bool:
+    return _finish(job_id, JobStatus.CANCELLED, attempt, result=result or {}, message="Cancelled by a lead")
 
 
-@transaction.atomic
 def job_cancel(*, job: Job) -> Job:
-    """Cancel: a queued job ends at once; a running one stops at its next progress report."""
-    job = Job.objects.select_for_update().get(id=job.id)
-    if job.status in FINISHED_STATUSES:
-        raise InvalidStateError(f"The job has already {job.status}.")
-    job.cancel_requested = True
-    if job.status == JobStatus.QUEUED:
-        job.status = JobStatus.CANCELLED
-        job.finished_at = timezone.now()
-        job.message = "Cancelled before it started"
-    else:
-        job.message = "Cancel requested; stopping at the next step"
-    job.save(update_fields=["cancel_requested", "status", "finished_at", "message", "updated_at"])
-    job_log(job_id=job.id, text="cancel requested")
+    """Cancel: a queued job ends at once; a running one stops at its next progress report.
+
+    Conditional updates, not read-modify-write: a worker finishing at the same moment keeps its
+    final status (SQLite has no row locks to rely on)."""
+    now = timezone.now()
+    queued = Job.objects.filter(id=job.id, status=JobStatus.QUEUED).update(
+        cancel_requested=True,
+        status=JobStatus.CANCELLED,
+        finished_at=now,
+        message="Cancelled before it started",
+        log=log_line("cancelled before it started"),
+    )
+    running = queued or Job.objects.filter(id=job.id, status=JobStatus.RUNNING).update(
+        cancel_requested=True,
+        message="Cancel requested; stopping at the next step",
+        log=log_line("cancel requested"),
+    )
     job.refresh_from_db()
+    if not (queued or running):
+        raise InvalidStateError(f"The job has already {job.status}.")
     return job
 
 
@@ -231,11 +250,16 @@ def jobs_sweep(
             if failed:
                 outcome["failed"].append(job.id)
 
+    # A job still queued long after its message was sent may have lost it (broker restarted without
+    # persistence) — or may just be waiting behind a long queue. Re-send with exponential backoff
+    # (1×, 2×, 4×… the interval, at most 64×): a lost message is replaced soon, a long queue is not
+    # flooded with duplicates (each is a no-op, but costs a GPU worker a process restart).
     reenqueue_cutoff = now - timedelta(seconds=reenqueue_after)
-    for job_id in Job.objects.filter(status=JobStatus.QUEUED, enqueued_at__lt=reenqueue_cutoff).values_list(
-        "id", flat=True
-    ):
-        if job_enqueue(job_id=job_id):
+    for job_id, enqueued_at, count in Job.objects.filter(
+        status=JobStatus.QUEUED, enqueued_at__lt=reenqueue_cutoff
+    ).values_list("id", "enqueued_at", "enqueue_count"):
+        wait = timedelta(seconds=reenqueue_after * 2 ** min(max(count - 1, 0), 6))
+        if enqueued_at < now - wait and job_enqueue(job_id=job_id):
             outcome["reenqueued"].append(job_id)
     for job_id in Job.objects.filter(
         status=JobStatus.QUEUED, enqueued_at__isnull=True, created_at__lt=reenqueue_cutoff

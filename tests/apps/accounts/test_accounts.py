@@ -53,3 +53,12 @@ def test_seed_demo_is_idempotent_and_prints_credentials(db, settings, tmp_path, 
 
     project = Project.objects.get(name="Sample project")
     assert project.characters.count() == 3 and project.memberships.count() == 3
+
+
+def test_token_endpoint_is_rate_limited(api_client, db, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    codes = [api_client.post("/api/auth/token/", {"username": "x", "password": "y"}).status_code for _ in range(22)]
+    assert codes[:20] == [400] * 20 and codes[-1] == 429
+    cache.clear()

@@ -232,3 +232,44 @@ def test_only_launchable_kinds_can_be_started_by_hand(api_client, lead, project)
         content_type="application/json",
     )
     assert huge.status_code == 400
+
+
+def test_an_attempt_that_lost_the_job_writes_nothing_more(claimable):
+    from apps.jobs.runner import JobContext
+
+    job = claimable()
+    first = services.job_claim(job_id=job.id)
+    old = JobContext(job.id, attempt=first.attempts)
+    Job.objects.filter(id=job.id).update(status=JobStatus.QUEUED)  # the sweeper thought it dead
+    second = services.job_claim(job_id=job.id)
+    assert second.attempts == 2
+    with pytest.raises(services.JobSuperseded):
+        old.progress(0.9, "stale")
+    assert not services.job_mark_succeeded(job_id=job.id, result={"stale": True}, attempt=first.attempts)
+    JobContext(job.id, attempt=second.attempts).progress(0.5, "current")
+    job.refresh_from_db()
+    assert (job.status, job.progress, job.message, job.result) == (JobStatus.RUNNING, 0.5, "current", {})
+
+
+def test_cancel_never_overwrites_a_job_that_just_finished(project):
+    job = JobFactory(project=project, status=JobStatus.RUNNING, attempts=1)
+    stale_copy = Job.objects.get(id=job.id)
+    services.job_mark_succeeded(job_id=job.id, result={"ok": 1})  # the worker finishes first
+    with pytest.raises(InvalidStateError, match="already succeeded"):
+        services.job_cancel(job=stale_copy)  # the lead's click was based on the page from before
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.result == {"ok": 1}
+
+
+def test_sweeper_resends_lost_messages_with_backoff(project, sent):
+    job = JobFactory(project=project, status=JobStatus.QUEUED)
+    Job.objects.filter(id=job.id).update(enqueued_at=timezone.now(), enqueue_count=1)
+    later = timezone.now() + timedelta(seconds=61)
+    assert services.jobs_sweep(reenqueue_after=60, now=later)["reenqueued"] == [job.id]
+    job.refresh_from_db()
+    assert job.enqueue_count == 2
+    # the second re-send waits twice as long
+    assert services.jobs_sweep(reenqueue_after=60, now=job.enqueued_at + timedelta(seconds=61))["reenqueued"] == []
+    assert services.jobs_sweep(reenqueue_after=60, now=job.enqueued_at + timedelta(seconds=121))["reenqueued"] == [
+        job.id
+    ]
