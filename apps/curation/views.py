@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import ApplicationError
@@ -12,6 +13,8 @@ from apps.curation import selectors, services
 from apps.curation.forms import ClusteringForm, GoldSampleForm
 from apps.media.selectors import asset_get
 from apps.projects.selectors import project_get
+
+ASSET_PLACEHOLDER = 987654321  # an id no asset has: replaced client-side
 
 
 @login_required
@@ -77,8 +80,9 @@ def clustering_detail(request: HttpRequest, project_id: int, clustering_id: int)
         "y": [round(p[2], 4) for p in points],
         "cluster": [p[3] for p in points],
         "gold": [p[0] in gold_ids for p in points],
-        "asset_url": f"/projects/{project.id}/assets/0/",
-        "thumb_url": "/media/assets/0/thumb/",
+        # URL templates for the script: it puts an asset id where the placeholder is.
+        "asset_url": reverse("media:detail", args=[project.id, ASSET_PLACEHOLDER]),
+        "thumb_url": reverse("media:thumb", args=[ASSET_PLACEHOLDER]),
     }
     context = {
         "project": project,

@@ -4,11 +4,13 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 
+from apps.core.permissions import user_role
 from apps.projects.models import Character, Project, ReferenceImage
 
 
 def project_list(*, user: User | AnonymousUser) -> QuerySet[Project]:
-    if not user.is_authenticated:
+    # Every project-scoped read goes through here: no role (e.g. a removed group) means no projects.
+    if not user.is_authenticated or user_role(user) is None:
         return Project.objects.none()
     projects = Project.objects.all() if user.is_superuser else Project.objects.filter(memberships__user=user)
     return projects.annotate(character_count=Count("characters", distinct=True)).order_by("name", "id")

@@ -1,6 +1,7 @@
 // The interactive projection: one WebGL trace for clustered frames, one for noise, one ring per gold pick.
 (function () {
   const data = JSON.parse(document.getElementById("projection-data").textContent);
+  const PLACEHOLDER = "987654321"; // apps/curation/views.py: ASSET_PLACEHOLDER
   const pick = (mask) => {
     const out = { x: [], y: [], asset: [], cluster: [] };
     data.asset.forEach((id, i) => {
@@ -28,15 +29,20 @@
                    xaxis: { zeroline: false, title: "UMAP 1" }, yaxis: { zeroline: false, title: "UMAP 2" } };
   const plot = document.getElementById("projection");
   Plotly.newPlot(plot, traces, layout, { responsive: true, displaylogo: false });
+  // Hovering a dot shows its frame in the preview box, which stays (with a link) until the next
+  // hover: plotly's own click event is not emitted for WebGL traces in every browser, so the
+  // preview is the dependable way to open a frame; plotly_click opens it directly where it fires.
   const preview = document.getElementById("hover-preview");
   const image = preview.querySelector("img");
+  const link = preview.querySelector("a");
+  const caption = preview.querySelector(".caption");
+  const open = (id) => { window.location = data.asset_url.replace(PLACEHOLDER, id); };
   plot.on("plotly_hover", (event) => {
-    const id = event.points[0].customdata[0];
-    image.src = data.thumb_url.replace("/0/", "/" + id + "/");
+    const [id, cluster] = event.points[0].customdata;
+    image.src = data.thumb_url.replace(PLACEHOLDER, id);
+    link.href = data.asset_url.replace(PLACEHOLDER, id);
+    caption.textContent = "frame " + id + " · cluster " + cluster + " — open";
     preview.hidden = false;
   });
-  plot.on("plotly_unhover", () => { preview.hidden = true; });
-  plot.on("plotly_click", (event) => {
-    window.location = data.asset_url.replace("/0/", "/" + event.points[0].customdata[0] + "/");
-  });
+  plot.on("plotly_click", (event) => open(event.points[0].customdata[0]));
 })();

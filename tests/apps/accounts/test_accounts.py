@@ -62,3 +62,16 @@ def test_token_endpoint_is_rate_limited(api_client, db, settings):
     codes = [api_client.post("/api/auth/token/", {"username": "x", "password": "y"}).status_code for _ in range(22)]
     assert codes[:20] == [400] * 20 and codes[-1] == 429
     cache.clear()
+
+
+def test_a_member_without_a_role_sees_nothing(client, db):
+    from tests.factories import JobFactory, MembershipFactory, ProjectFactory, UserFactory
+
+    project = ProjectFactory()
+    user = UserFactory()  # a member, but in no role group (e.g. removed by an admin)
+    MembershipFactory(project=project, user=user)
+    job = JobFactory(project=project)
+    client.force_login(user)
+    assert client.get(f"/projects/{project.id}/assets/").status_code == 404
+    assert client.get(f"/jobs/{job.id}/").status_code == 404
+    assert client.get(f"/api/projects/{project.id}/").status_code == 404

@@ -111,7 +111,7 @@ def test_a_member_of_project_a_cannot_fetch_media_of_project_b(client, annotator
     client.force_login(annotator)
     assert client.get(f"/media/assets/{foreign.id}/{variant}/").status_code == 404
     assert client.get(f"/media/assets/999999/{variant}/").status_code == 404
-    outsider_member = UserFactory()
+    outsider_member = UserFactory(role="annotator")
     MembershipFactory(project=other, user=outsider_member)
     client.force_login(outsider_member)
     assert client.get(f"/media/assets/{foreign.id}/{variant}/").status_code == 200
