@@ -11,7 +11,7 @@ class ModelVersionForm(forms.Form):
     )
     model = forms.CharField(max_length=500, help_text="local folder or hub id; or the served model's name")
     adapter = forms.CharField(max_length=500, required=False, help_text="PEFT adapter folder (optional)")
-    base_url = forms.URLField(required=False, help_text="openai: e.g. http://vllm:8000/v1")
+    base_url = forms.URLField(required=False, assume_scheme="https", help_text="openai: e.g. http://vllm:8000/v1")
     api_key_env = forms.RegexField(
         regex=r"^VIVE_VLM_KEY_[A-Z0-9_]+$",
         max_length=100,
