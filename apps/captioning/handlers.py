@@ -72,69 +72,15 @@ def _chunks(items: list, size: int):
         yield items[start : start + size]
 
 
-@job_kind(name="detect", label="Detect characters", queue=_vlm_queue, clean_params=_run_id_param("detection_run_id"))
-def detect(job: Job, ctx: JobContext) -> dict[str, Any]:
+def _run_over_frames(run, rows, ctx: JobContext, verb: str, prompt_for, record) -> tuple[Any, dict[str, Any]]:
+    """The loop detection and captioning share: skip stored frames, load the model once, then per
+    chunk build prompts (`prompt_for(asset_id, path, cards)`), generate, store (`record(asset_id,
+    output, label)`) and report progress. Returns the model spec and the run's counts."""
     from workers.vlm.backends import load_backend
-    from workers.vlm.parsing import parse_detection
-    from workers.vlm.prompts import detection_prompt
 
-    run = DetectionRun.objects.select_related("model_version", "project").get(
-        id=job.params["detection_run_id"], project=job.project
-    )
-    done = _finished(run.detections)
+    done = _finished(rows)
     todo = [asset_id for asset_id in run.asset_ids if asset_id not in done]
-    ctx.log(f"{len(done)} frames already detected, {len(todo)} to go")
-    spec = model_spec_for(run.model_version)
-    ctx.progress(len(done) / max(len(run.asset_ids), 1), f"Loading {spec.version}")
-    backend = load_backend(spec)
-    characters, references = _roster(run.project)
-    roster = {character.name: list(character.aliases) for character in characters}
-    assets = {asset.id: asset for asset in Asset.objects.filter(id__in=todo)}
-    with local_paths([ref.image for ref in references]) as reference_paths:
-        cards = list(_cards(characters, references, reference_paths).values())
-        for chunk in _chunks(todo, _chunk_size(spec)):
-            with local_paths([assets[asset_id].image for asset_id in chunk]) as frame_paths:
-                prompts = [detection_prompt(cards, path) for path in frame_paths]
-                services.run_prompt_example_set(run=run, text=prompts[0].text)
-                outputs = backend.generate(prompts)
-            for asset_id, output in zip(chunk, outputs, strict=True):
-                services.detection_record(
-                    run=run,
-                    asset_id=asset_id,
-                    parsed=parse_detection(output.text, roster),
-                    latency=output.seconds,
-                    error=output.error,
-                    label=spec.version,
-                )
-            finished = run.detections.count()
-            ctx.progress(finished / len(run.asset_ids), f"{finished} of {len(run.asset_ids)} frames")
-    detections = run.detections.all()
-    failed = detections.filter(ok=False).count()
-    return {
-        "detection_run_id": run.id,
-        "frames": detections.count(),
-        "failed": failed,
-        "failure_rate": round(failed / max(detections.count(), 1), 4),
-        "repaired": sum(1 for d in detections if set(d.flags) - {"unknown_names"}),
-        "model": spec.version,
-    }
-
-
-@job_kind(name="caption", label="Caption frames", queue=_vlm_queue, clean_params=_run_id_param("caption_run_id"))
-def caption(job: Job, ctx: JobContext) -> dict[str, Any]:
-    from workers.vlm.backends import load_backend
-    from workers.vlm.parsing import parse_caption
-    from workers.vlm.prompts import caption_prompt
-
-    run = CaptionRun.objects.select_related("model_version", "project").get(
-        id=job.params["caption_run_id"], project=job.project
-    )
-    done = _finished(run.captions)
-    todo = [asset_id for asset_id in run.asset_ids if asset_id not in done]
-    ctx.log(f"{len(done)} frames already captioned, {len(todo)} to go")
-    detected: dict[int, list[str]] = {}
-    if run.pipeline == CaptionPipeline.DETECTION and run.detection_run_id:
-        detected = {d.asset_id: d.names for d in run.detection_run.detections.filter(ok=True)}
+    ctx.log(f"{len(done)} frames already {verb}, {len(todo)} to go")
     spec = model_spec_for(run.model_version)
     ctx.progress(len(done) / max(len(run.asset_ids), 1), f"Loading {spec.version}")
     backend = load_backend(spec)
@@ -143,44 +89,76 @@ def caption(job: Job, ctx: JobContext) -> dict[str, Any]:
     with local_paths([ref.image for ref in references]) as reference_paths:
         cards = _cards(characters, references, reference_paths)
         for chunk in _chunks(todo, _chunk_size(spec)):
-            given = {
-                asset_id: sorted(cards) if run.pipeline == CaptionPipeline.NO_DETECTION else detected.get(asset_id, [])
-                for asset_id in chunk
-            }
             with local_paths([assets[asset_id].image for asset_id in chunk]) as frame_paths:
-                prompts = [
-                    caption_prompt(
-                        [cards[name] for name in given[asset_id] if name in cards],
-                        path,
-                        detected=run.pipeline == CaptionPipeline.DETECTION,
-                    )
-                    for asset_id, path in zip(chunk, frame_paths, strict=True)
-                ]
+                prompts = [prompt_for(asset_id, path, cards) for asset_id, path in zip(chunk, frame_paths, strict=True)]
                 services.run_prompt_example_set(run=run, text=prompts[0].text)
                 outputs = backend.generate(prompts)
             for asset_id, output in zip(chunk, outputs, strict=True):
-                services.caption_record(
-                    run=run,
-                    asset_id=asset_id,
-                    parsed=parse_caption(output.text),
-                    characters_given=given[asset_id],
-                    extra_flags=(
-                        ["no_detection_for_frame"]
-                        if run.pipeline == CaptionPipeline.DETECTION and asset_id not in detected
-                        else []
-                    ),
-                    latency=output.seconds,
-                    error=output.error,
-                    label=spec.version,
-                )
-            finished = run.captions.count()
+                record(asset_id, output, spec.version)
+            finished = rows.count()
             ctx.progress(finished / len(run.asset_ids), f"{finished} of {len(run.asset_ids)} frames")
-    captions = run.captions.all()
-    failed = captions.filter(ok=False).count()
-    return {
-        "caption_run_id": run.id,
-        "frames": captions.count(),
-        "failed": failed,
-        "failure_rate": round(failed / max(captions.count(), 1), 4),
-        "model": spec.version,
-    }
+    failed = rows.filter(ok=False).count()
+    total = rows.count()
+    return spec, {"frames": total, "failed": failed, "failure_rate": round(failed / max(total, 1), 4)}
+
+
+@job_kind(name="detect", label="Detect characters", queue=_vlm_queue, clean_params=_run_id_param("detection_run_id"))
+def detect(job: Job, ctx: JobContext) -> dict[str, Any]:
+    from workers.vlm.parsing import parse_detection
+    from workers.vlm.prompts import detection_prompt
+
+    run = DetectionRun.objects.select_related("model_version", "project").get(
+        id=job.params["detection_run_id"], project=job.project
+    )
+    roster = {c.name: list(c.aliases) for c in Character.objects.filter(project=run.project)}
+
+    def record(asset_id, output, label):
+        parsed = parse_detection(output.text, roster)
+        services.detection_record(
+            run=run, asset_id=asset_id, parsed=parsed, latency=output.seconds, error=output.error, label=label
+        )
+
+    spec, counts = _run_over_frames(
+        run,
+        run.detections,
+        ctx,
+        "detected",
+        prompt_for=lambda asset_id, path, cards: detection_prompt(list(cards.values()), path),
+        record=record,
+    )
+    repaired = sum(1 for d in run.detections.all() if set(d.flags) - {"unknown_names"})
+    return {"detection_run_id": run.id, **counts, "repaired": repaired, "model": spec.version}
+
+
+@job_kind(name="caption", label="Caption frames", queue=_vlm_queue, clean_params=_run_id_param("caption_run_id"))
+def caption(job: Job, ctx: JobContext) -> dict[str, Any]:
+    from workers.vlm.parsing import parse_caption
+    from workers.vlm.prompts import caption_prompt
+
+    run = CaptionRun.objects.select_related("model_version", "project").get(
+        id=job.params["caption_run_id"], project=job.project
+    )
+    with_detection = run.pipeline == CaptionPipeline.DETECTION
+    detected: dict[int, list[str]] = {}
+    if with_detection and run.detection_run_id:
+        detected = {d.asset_id: d.names for d in run.detection_run.detections.filter(ok=True)}
+    given: dict[int, list[str]] = {}
+
+    def prompt_for(asset_id, path, cards):
+        given[asset_id] = detected.get(asset_id, []) if with_detection else sorted(cards)
+        return caption_prompt([cards[name] for name in given[asset_id] if name in cards], path, detected=with_detection)
+
+    def record(asset_id, output, label):
+        services.caption_record(
+            run=run,
+            asset_id=asset_id,
+            parsed=parse_caption(output.text),
+            characters_given=given[asset_id],
+            extra_flags=["no_detection_for_frame"] if with_detection and asset_id not in detected else [],
+            latency=output.seconds,
+            error=output.error,
+            label=label,
+        )
+
+    spec, counts = _run_over_frames(run, run.captions, ctx, "captioned", prompt_for=prompt_for, record=record)
+    return {"caption_run_id": run.id, **counts, "model": spec.version}

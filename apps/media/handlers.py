@@ -115,11 +115,13 @@ class _Ingester:
             self.report.duplicates += 1
         return created
 
-    def image(self, data: bytes, name: str) -> None:
+    def image(self, data: bytes, name: str, unrecognised: str = "") -> None:
+        """Decode once, store or refuse; `unrecognised` replaces the reason for non-images."""
         try:
             decoded = decode_image(data, self.image_limits)
         except ImageRejected as exc:
-            self.report.outcome(name, "refused", exc.message)
+            reason = unrecognised if unrecognised and exc.code == "not_an_image" else exc.message
+            self.report.outcome(name, "refused", reason)
             return
         created = self._store(prepare_asset(decoded.image, self.encoding), name, kind=AssetKind.IMAGE)
         self.report.outcome(name, "added" if created else "duplicate", "" if created else "already in the project")
@@ -220,14 +222,7 @@ class _Ingester:
             elif path.stat().st_size > self.image_limits.max_bytes:
                 self.report.outcome(name, "refused", f"Over the {self.image_limits.max_bytes:,}-byte limit for images.")
             else:
-                data = path.read_bytes()
-                try:
-                    decode_image(data, self.image_limits)
-                except ImageRejected as exc:
-                    reason = UNRECOGNISED if exc.code == "not_an_image" else exc.message
-                    self.report.outcome(name, "refused", reason)
-                    return
-                self.image(data, name)
+                self.image(path.read_bytes(), name, unrecognised=UNRECOGNISED)
 
 
 @job_kind(name="ingest", label="Ingest footage", queue="cpu", clean_params=_clean_params)

@@ -1,22 +1,13 @@
-from django.http import Http404
+from django.core.management.base import CommandError
 
 from apps.modelhub.models import ModelVersion
 from apps.projects.models import Project
 
 
-def model_version_default(*, project: Project, role: str) -> ModelVersion | None:
-    return ModelVersion.objects.filter(project=project, role=role, is_default=True).first()
-
-
-def model_version_get(*, project: Project, role: str, version_id: int | None = None, name: str = "") -> ModelVersion:
+def model_version_pick(*, project: Project, role: str, name: str = "") -> ModelVersion:
+    """The named version of a role, or the project's default; CommandError names the choices."""
     versions = ModelVersion.objects.filter(project=project, role=role)
-    version = (
-        versions.filter(id=version_id).first()
-        if version_id
-        else versions.filter(name=name).first()
-        if name
-        else versions.filter(is_default=True).first()
-    )
+    version = versions.filter(name=name).first() if name else versions.filter(is_default=True).first()
     if version is None:
-        raise Http404(f"No such {role}.")
+        raise CommandError(f"No {role} {name!r}; known: {', '.join(v.name for v in versions) or 'none'}")
     return version

@@ -68,16 +68,17 @@ class SharedPrefixDecoder:
             raise PrefixUnsupported("the prompts do not share one prefix")
         images = [self.load_images(p) for p in prompts]
         template = self.processor.apply_chat_template(prompts[0].messages, add_generation_prompt=True, tokenize=False)
+        # Each frame's patches once: they decide its group (patch grid) and feed the decode.
+        targets = [self.processor.image_processor(images=[frame[-1]], return_tensors="pt") for frame in images]
         groups: dict[tuple, list[int]] = defaultdict(list)
-        for index, frame_images in enumerate(images):
-            grid = self.processor.image_processor(images=[frame_images[-1]], return_tensors="pt")["image_grid_thw"]
-            groups[tuple(grid[0].tolist())].append(index)
+        for index, target in enumerate(targets):
+            groups[tuple(target["image_grid_thw"][0].tolist())].append(index)
         texts: list[str] = [""] * len(prompts)
         for members in groups.values():
             prefix = self._prefix(template, images[members[0]])
             for start in range(0, len(members), self.batch_size):
                 chunk = members[start : start + self.batch_size]
-                for index, text in zip(chunk, self._decode(prefix, [images[i][-1] for i in chunk]), strict=True):
+                for index, text in zip(chunk, self._decode(prefix, [targets[i] for i in chunk]), strict=True):
                     texts[index] = text
         return texts
 
@@ -115,7 +116,10 @@ class SharedPrefixDecoder:
 
     def _decode(self, prefix: dict, targets: list) -> list[str]:
         batch = len(targets)
-        pixels = self.processor.image_processor(images=targets, return_tensors="pt").to(self.device)
+        pixels = {
+            key: torch.cat([target[key] for target in targets]).to(self.device)
+            for key in ("pixel_values", "image_grid_thw")
+        }
         cache = copy.deepcopy(prefix["cache"])
         cache.batch_repeat_interleave(batch)
         length = prefix["length"]

@@ -3,7 +3,8 @@ from django.core.management.base import CommandError
 from apps.captioning.models import CaptionPipeline, DetectionRun
 from apps.captioning.services import caption_run_start
 from apps.curation.management.commands._curation_command import CurationCommand
-from apps.modelhub.models import ModelRole, ModelVersion
+from apps.modelhub.models import ModelRole
+from apps.modelhub.selectors import model_version_pick
 from apps.modelhub.services import model_versions_ensure
 
 
@@ -21,10 +22,7 @@ class Command(CurationCommand):
     def handle(self, *args, project, user, pipeline, detection_run, assets, limit, model, **options):
         project_obj = self.project(project)
         model_versions_ensure(project=project_obj)
-        versions = ModelVersion.objects.filter(project=project_obj, role=ModelRole.CAPTIONER)
-        version = versions.filter(name=model).first() if model else versions.filter(is_default=True).first()
-        if version is None:
-            raise CommandError(f"No captioner {model!r}; known: {', '.join(v.name for v in versions)}")
+        version = model_version_pick(project=project_obj, role=ModelRole.CAPTIONER, name=model)
         runs = DetectionRun.objects.filter(project=project_obj).order_by("-id")
         run = runs.filter(id=detection_run).first() if detection_run else runs.first()
         if pipeline == CaptionPipeline.DETECTION and run is None:

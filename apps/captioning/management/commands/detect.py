@@ -3,7 +3,8 @@ from django.core.management.base import CommandError
 from apps.captioning.services import detection_run_start
 from apps.curation.management.commands._curation_command import CurationCommand
 from apps.curation.models import GoldSet
-from apps.modelhub.models import ModelRole, ModelVersion
+from apps.modelhub.models import ModelRole
+from apps.modelhub.selectors import model_version_pick
 from apps.modelhub.services import model_versions_ensure
 
 
@@ -19,10 +20,7 @@ class Command(CurationCommand):
     def handle(self, *args, project, user, gold_set, assets, model, **options):
         project_obj = self.project(project)
         model_versions_ensure(project=project_obj)
-        versions = ModelVersion.objects.filter(project=project_obj, role=ModelRole.DETECTOR)
-        version = versions.filter(name=model).first() if model else versions.filter(is_default=True).first()
-        if version is None:
-            raise CommandError(f"No detector {model!r}; known: {', '.join(v.name for v in versions)}")
+        version = model_version_pick(project=project_obj, role=ModelRole.DETECTOR, name=model)
         gold = None
         if assets is None:
             gold_sets = GoldSet.objects.filter(project=project_obj).order_by("-version")
