@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export DJANGO_SETTINGS_MODULE ?= vivecaption_site.settings.dev
 
-.PHONY: demo test venv venv-ml venv-dev lint stop status migrate clean-var
+.PHONY: demo test venv venv-ml venv-dev venv-ls lint stop status migrate clean-var
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,14 +23,23 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-ml
 	$(PIP) install -q -r requirements-dev.txt
 	touch $@
 
+# Label Studio lives in its own virtualenv: its pins (Django, DRF, redis…) clash with ours.
+LS_VENV ?= .venv-ls
+$(LS_VENV)/.installed: requirements-labelstudio.txt
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LS_VENV)/bin/python -m pip install -q -r requirements-labelstudio.txt
+	touch $@
+
 venv: $(VENV)/.installed
 venv-ml: $(VENV)/.installed-ml
 venv-dev: $(VENV)/.installed-dev
+venv-ls: $(LS_VENV)/.installed
 
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
-demo: venv-ml migrate
+demo: venv-ml venv-ls migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py demo_world
 	$(PY) manage.py embed "Demo world"
@@ -40,7 +49,16 @@ demo: venv-ml migrate
 	# in-context detection over the gold set, then captions for a few frames (tiny: untrained models)
 	$(PY) manage.py detect "Demo world"
 	$(PY) manage.py caption "Demo world" --limit 4
+	# Label Studio (own virtualenv, 127.0.0.1:8080), web and workers: webhooks reach the app from here on
 	bin/demo start
+	# the gold set in Label Studio, pre-filled by the detection run; a 10% control slice without
+	$(PY) manage.py label_gold "Demo world" --freeze
+	# two simulated annotators answer through Label Studio's API (with some mistakes and overlap),
+	# leaving 3 frames for you; then a full reconciliation
+	$(PY) manage.py simulate_annotators "Demo world" --annotator annotator --annotator annotator2 \
+		--passwords var/demo-credentials.json --overlap 0.3 --mistake-rate 0.1 --leave 3
+	$(PY) manage.py sync_labels "Demo world"
+	bin/demo urls
 
 stop:
 	bin/demo stop
@@ -54,5 +72,5 @@ lint: venv-dev
 	$(VENV)/bin/lint-imports
 	DJANGO_SETTINGS_MODULE=vivecaption_site.settings.test $(PY) manage.py spectacular --fail-on-warn --file /dev/null
 
-test: venv-dev lint
+test: venv-dev venv-ls lint
 	DJANGO_SETTINGS_MODULE=vivecaption_site.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -19,6 +19,7 @@ from apps.captioning.services import caption_run_start, detection_run_start
 from apps.core.permissions import Role
 from apps.curation import services as curation_services
 from apps.curation.vectors import vectors_to_file
+from apps.labeling.models import LabelingProject, LabelingTask
 from apps.media.models import AssetKind
 from apps.media.services import asset_add
 from apps.modelhub.models import ModelVersion
@@ -106,6 +107,18 @@ ENDPOINTS = [
     Endpoint("POST", "/projects/{project}/models/add/", LEADS, 302, data=MODEL_FORM),
     Endpoint("POST", "/projects/{project}/models/{captioner}/default/", LEADS, 302),
     Endpoint("GET", "/projects/{project}/runs/captions/{caption_run}/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/labeling/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/labeling/health/", EVERYONE, 200),
+    Endpoint(
+        "POST",
+        "/projects/{project}/labeling/start/",
+        LEADS,
+        302,
+        data={"gold_set": "{frozen_gold_set}", "control_fraction": "0.2"},
+    ),
+    Endpoint("GET", "/projects/{project}/labeling/{labeling}/", EVERYONE, 200),
+    Endpoint("POST", "/projects/{project}/labeling/{labeling}/sync/", LEADS, 302),
+    Endpoint("POST", "/projects/{project}/labeling/{labeling}/resolve/", LEADS, 302, data={"asset_id": "{asset}"}),
     Endpoint("GET", "/jobs/", EVERYONE, 200, project_scoped=False),
     Endpoint("GET", "/jobs/{job}/", EVERYONE, 200),
     Endpoint("GET", "/jobs/{job}/progress/", EVERYONE, 200),
@@ -160,6 +173,20 @@ def _world(project):
     gold_set = curation_services.gold_set_create(
         project=project, clustering=clustering, picks=[(asset.id, 0, "centroid")], params={}, created_by=None
     )
+    labeled_gold_set = curation_services.gold_set_freeze(
+        gold_set=curation_services.gold_set_create(
+            project=project, clustering=clustering, picks=[(asset.id, 0, "centroid")], params={}, created_by=None
+        )
+    )
+    labeling_project = LabelingProject.objects.create(
+        project=project, gold_set=labeled_gold_set, webhook_secret="s", status="ready", ls_project_id=project.id
+    )
+    LabelingTask.objects.create(labeling_project=labeling_project, asset=asset, ls_task_id=project.id)
+    frozen_gold_set = curation_services.gold_set_freeze(
+        gold_set=curation_services.gold_set_create(
+            project=project, clustering=clustering, picks=[(asset.id, 0, "centroid")], params={}, created_by=None
+        )
+    )
     model_versions_ensure(project=project)
     detector = ModelVersion.objects.get(project=project, role="detector", is_default=True)
     captioner = ModelVersion.objects.get(project=project, role="captioner", is_default=True)
@@ -179,6 +206,8 @@ def _world(project):
         "caption_run": caption_run.id,
         "clustering": clustering.id,
         "gold_set": gold_set.id,
+        "frozen_gold_set": frozen_gold_set.id,
+        "labeling": labeling_project.id,
         "project": project.id,
         "character": character.id,
         "reference": reference.id,

@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("apps.curation.urls")),
     path("", include("apps.captioning.urls")),
     path("", include("apps.modelhub.urls")),
+    path("", include("apps.labeling.urls")),
     path("api/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -30,6 +30,7 @@ class Action(StrEnum):
     VIEW_JOBS = "view_jobs"
     LAUNCH_JOB = "launch_job"
     CANCEL_JOB = "cancel_job"
+    MANAGE_LABELING = "manage_labeling"  # push gold sets to Label Studio, sync, resolve conflicts
 
 
 EVERYONE = frozenset(Role)
@@ -47,6 +48,7 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.VIEW_JOBS: EVERYONE,
     Action.LAUNCH_JOB: LEADS,
     Action.CANCEL_JOB: LEADS,
+    Action.MANAGE_LABELING: LEADS,
 }
 
 

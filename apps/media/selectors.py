@@ -2,7 +2,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 from django.http import Http404
 
-from apps.media.models import Asset, Video
+from apps.media.models import Asset, GroundTruthManifest, Video
 from apps.projects.models import Project
 from apps.projects.selectors import project_list
 
@@ -54,3 +54,22 @@ def video_list(*, project: Project) -> QuerySet[Video]:
 
 def asset_count(*, project: Project) -> int:
     return Asset.objects.filter(project=project).count()
+
+
+def ground_truth_names(*, project: Project, asset_ids: list[int] | None = None) -> dict[int, list[str]]:
+    """Who is in each frame according to stored ground-truth manifests (the demo world's).
+
+    A manifest lists one-second shots of one video; a frame belongs to the shot its timestamp
+    falls in. Frames of videos without a manifest are absent from the result.
+    """
+    truth: dict[int, list[str]] = {}
+    for manifest in GroundTruthManifest.objects.filter(project=project, video__isnull=False):
+        shots = {int(shot["second"]): sorted(shot["characters"]) for shot in manifest.data.get("shots", [])}
+        frames = Asset.objects.filter(project=project, video_id=manifest.video_id, timestamp_seconds__isnull=False)
+        if asset_ids is not None:
+            frames = frames.filter(id__in=asset_ids)
+        for asset_id, seconds in frames.values_list("id", "timestamp_seconds"):
+            shot = shots.get(int(seconds + 1e-6))  # timestamps are k / fps: guard against 2.9999…
+            if shot is not None:
+                truth[asset_id] = shot
+    return truth

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "apps.curation",
     "apps.modelhub",
     "apps.captioning",
+    "apps.labeling",
 ]
 
 MIDDLEWARE = [
@@ -216,10 +217,38 @@ VLM_QUEUE = env.str("VLM_QUEUE", default="gpu")
 # URL prefixes of OpenAI-compatible model servers leads may point model versions at.
 VLM_ALLOWED_BASE_URLS = env.list("VLM_ALLOWED_BASE_URLS", default=[])
 
+# --- Label Studio (annotators label the gold set there; only apps/labeling/client.py talks to it) ---
+# `bin/labelstudio start` writes the local instance's URL and token to var/labelstudio.env; real
+# environment variables win. The token stays on the server: browsers only ever get links.
+LABEL_STUDIO_ENV_FILE = Path(env.str("LABEL_STUDIO_ENV_FILE", default=str(VAR_DIR / "labelstudio.env")))
+if LABEL_STUDIO_ENV_FILE.exists():
+    env.read_env(LABEL_STUDIO_ENV_FILE, overwrite=False)
+LABEL_STUDIO_URL = env.str("LABEL_STUDIO_URL", default="")  # as this server reaches it
+LABEL_STUDIO_PUBLIC_URL = env.str("LABEL_STUDIO_PUBLIC_URL", default="") or LABEL_STUDIO_URL  # as browsers do
+LABEL_STUDIO_TOKEN = env.str("LABEL_STUDIO_TOKEN", default="")
+LABEL_STUDIO_TIMEOUT_SECONDS = env.float("LABEL_STUDIO_TIMEOUT_SECONDS", default=30.0)
+LABEL_STUDIO_RETRIES = env.int("LABEL_STUDIO_RETRIES", default=3)
+LABEL_STUDIO_BACKOFF_SECONDS = env.float("LABEL_STUDIO_BACKOFF_SECONDS", default=1.0)
+LABEL_STUDIO_WEBHOOK_HEADER = "X-VIVECaption-Webhook-Secret"
+# This app as annotators' browsers reach it (image links), and as Label Studio's server does (webhooks).
+LABELING_APP_URL = env.str("LABELING_APP_URL", default="http://127.0.0.1:8000")
+LABELING_WEBHOOK_BASE_URL = env.str("LABELING_WEBHOOK_BASE_URL", default="") or LABELING_APP_URL
+# Images reach Label Studio's viewer through signed links that expire; the reconciliation
+# re-signs a project's links when half of this has passed.
+LABELING_IMAGE_LINK_MAX_AGE_SECONDS = env.int("LABELING_IMAGE_LINK_MAX_AGE_SECONDS", default=30 * 24 * 3600)
+LABELING_TASK_BATCH_SIZE = env.int("LABELING_TASK_BATCH_SIZE", default=1000)
+CELERY_BEAT_SCHEDULE["reconcile-labels"] = {
+    "task": "apps.labeling.tasks.reconcile_all",
+    "schedule": env.float("LABELING_RECONCILE_EVERY_SECONDS", default=300.0),
+    "options": {"queue": "cpu"},
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # One line per HTTP request to Label Studio drowns the commands' progress.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }

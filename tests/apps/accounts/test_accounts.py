@@ -1,4 +1,4 @@
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 
 from apps.accounts.services import user_create
@@ -52,7 +52,8 @@ def test_seed_demo_is_idempotent_and_prints_credentials(db, settings, tmp_path, 
     from apps.projects.models import Project
 
     project = Project.objects.get(name="Sample project")
-    assert project.characters.count() == 3 and project.memberships.count() == 3
+    assert project.characters.count() == 3 and project.memberships.count() == 4  # lead, 2 annotators, reviewer
+    assert User.objects.get(username="annotator2").email == "annotator2@example.com"  # Label Studio matches by e-mail
 
 
 def test_token_endpoint_is_rate_limited(api_client, db, settings):

@@ -15,7 +15,9 @@ from apps.core.permissions import Role
 from apps.projects import services as project_services
 from apps.projects.models import Character, Membership, Project
 
-DEMO_USERS = {"lead": Role.LEAD, "annotator": Role.ANNOTATOR, "reviewer": Role.REVIEWER}
+DEMO_USERS = {"lead": Role.LEAD, "annotator": Role.ANNOTATOR, "annotator2": Role.ANNOTATOR, "reviewer": Role.REVIEWER}
+# Label Studio accounts are matched to app users by e-mail.
+DEMO_EMAIL_DOMAIN = "example.com"
 SAMPLE_CHARACTERS = [
     ("Ellie", "A small girl in a red coat with a yellow hat.", (220, 50, 50)),
     ("Victor", "A tall inventor in a green jacket.", (40, 160, 80)),
@@ -43,10 +45,13 @@ class Command(BaseCommand):
             password = credentials.get(username) or secrets.token_urlsafe(9)
             user = User.objects.filter(username=username).first()
             if user is None:
-                user = user_create(username=username, password=password, role=role)
+                user = user_create(
+                    username=username, password=password, role=role, email=f"{username}@{DEMO_EMAIL_DOMAIN}"
+                )
             else:
                 user.set_password(password)
-                user.save(update_fields=["password"])
+                user.email = user.email or f"{username}@{DEMO_EMAIL_DOMAIN}"
+                user.save(update_fields=["password", "email"])
                 user_set_role(user=user, role=role)
             credentials[username] = password
         credentials_path.parent.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ class Command(BaseCommand):
             description="A synthetic cartoon with a known cast in every frame: the whole method runs on it offline.",
             created_by=lead_user,
         )
-        for user in User.objects.filter(username__in=["lead", "annotator", "reviewer"]):
+        for user in User.objects.filter(username__in=["lead", "annotator", "annotator2", "reviewer"]):
             Membership.objects.get_or_create(project=project, user=user)
         for entry in manifest["characters"]:
             if Character.objects.filter(project=project, name=entry["name"]).exists():

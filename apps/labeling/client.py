@@ -1,0 +1,230 @@
+"""The one module that talks to Label Studio (through `label-studio-sdk`).
+
+Every call retries transient faults (connection refused, timeouts, 5xx, 429) with exponential
+backoff, then raises `LabelStudioUnavailable`: callers record "sync pending" and leave the rest
+to the periodic reconciliation. A 4xx is our mistake or bad data and raises `LabelStudioError`.
+Strings coming back from Label Studio are data, never markup: templates escape them.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+from django.conf import settings
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+from label_studio_sdk.label_interface import LabelInterface
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+# The SDK would retry some faults on its own, with its own sleeps; one retry policy (ours) is enough.
+NO_SDK_RETRIES = {"max_retries": 0}
+
+
+class LabelStudioError(Exception):
+    """Label Studio refused a request (4xx): retrying the same request will not help."""
+
+
+class LabelStudioUnavailable(LabelStudioError):
+    """Label Studio is down, slow or failing (after retries): try again later."""
+
+
+class LabelStudioNotConfigured(LabelStudioError):
+    pass
+
+
+@dataclass(frozen=True)
+class RemoteAnnotation:
+    id: int
+    task_id: int
+    result: list[dict]
+    completed_by: int | None
+    was_cancelled: bool
+    updated_at: datetime
+
+
+def _transient(exc: Exception) -> bool:
+    if isinstance(exc, httpx.TransportError):
+        return True
+    return isinstance(exc, ApiError) and (exc.status_code is None or exc.status_code >= 500 or exc.status_code == 429)
+
+
+def _annotation(raw: Any) -> RemoteAnnotation:
+    get = raw.get if isinstance(raw, dict) else lambda key, default=None: getattr(raw, key, default)
+    completed_by = get("completed_by")
+    if isinstance(completed_by, dict):  # some endpoints expand the user
+        completed_by = completed_by.get("id")
+    updated_at = get("updated_at") or get("created_at")
+    if isinstance(updated_at, str):
+        updated_at = datetime.fromisoformat(updated_at.replace("Z", "+00:00"))
+    return RemoteAnnotation(
+        id=int(get("id")),
+        task_id=int(get("task")),
+        result=list(get("result") or []),
+        completed_by=int(completed_by) if completed_by is not None else None,
+        was_cancelled=bool(get("was_cancelled")),
+        updated_at=updated_at,
+    )
+
+
+class LabelStudioClient:
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+        backoff_seconds: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.url = (url if url is not None else settings.LABEL_STUDIO_URL).rstrip("/")
+        token = token if token is not None else settings.LABEL_STUDIO_TOKEN
+        if not self.url or not token:
+            raise LabelStudioNotConfigured(
+                "Label Studio is not configured: set LABEL_STUDIO_URL and LABEL_STUDIO_TOKEN "
+                "(bin/labelstudio start writes them to var/labelstudio.env)."
+            )
+        self.timeout = timeout if timeout is not None else settings.LABEL_STUDIO_TIMEOUT_SECONDS
+        self.retries = retries if retries is not None else settings.LABEL_STUDIO_RETRIES
+        self.backoff_seconds = backoff_seconds if backoff_seconds is not None else settings.LABEL_STUDIO_BACKOFF_SECONDS
+        self.sleep = sleep
+        self.sdk = LabelStudio(base_url=self.url, api_key=token, timeout=self.timeout)
+
+    def _call(self, what: str, call: Callable[[], T]) -> T:
+        for attempt in range(self.retries + 1):
+            try:
+                return call()
+            except Exception as exc:  # noqa: BLE001 — classified just below
+                if not _transient(exc):
+                    if isinstance(exc, ApiError):
+                        raise LabelStudioError(f"Label Studio refused to {what}: {exc.status_code} {exc.body}") from exc
+                    raise
+                if attempt == self.retries:
+                    raise LabelStudioUnavailable(f"Label Studio did not answer to {what}: {exc}") from exc
+                delay = self.backoff_seconds * 2**attempt
+                logger.warning("Label Studio %s failed (%s); retry %d in %.1f s", what, exc, attempt + 1, delay)
+                self.sleep(delay)
+        raise AssertionError("unreachable")
+
+    # --- health -----------------------------------------------------------------------------
+    def version(self) -> str:
+        response = self._call("report its version", lambda: self.sdk.versions.get(request_options=NO_SDK_RETRIES))
+        release = getattr(response, "release", None) or getattr(response, "label_studio_os_package", None)
+        if isinstance(release, dict):
+            release = release.get("version")
+        return str(release or "unknown")
+
+    # --- projects and tasks -----------------------------------------------------------------
+    def project_create(self, *, title: str, label_config: str, description: str) -> int:
+        project = self._call(
+            "create a project",
+            lambda: self.sdk.projects.create(
+                title=title[:50],
+                label_config=label_config,
+                description=description,
+                show_skip_button=True,
+                request_options=NO_SDK_RETRIES,
+            ),
+        )
+        return int(project.id)
+
+    def project_set_model_version(self, *, project_id: int, model_version: str) -> None:
+        """Only predictions of the project's model_version pre-fill the labelling view."""
+        self._call(
+            "set the project's model version",
+            lambda: self.sdk.projects.update(
+                id=project_id, model_version=model_version, request_options=NO_SDK_RETRIES
+            ),
+        )
+
+    def tasks_import(self, *, project_id: int, tasks: list[dict]) -> list[int]:
+        response = self._call(
+            "import tasks",
+            lambda: self.sdk.projects.import_tasks(
+                id=project_id, request=tasks, return_task_ids=True, request_options=NO_SDK_RETRIES
+            ),
+        )
+        return [int(task_id) for task_id in response.task_ids]
+
+    def tasks(self, *, project_id: int, page_size: int = 500) -> Iterator[dict]:
+        """Every task with its annotations, page by page (each page retried on its own)."""
+        page = 1
+        while True:
+            try:
+                pager = self._call(
+                    "list tasks",
+                    lambda page=page: self.sdk.tasks.list(
+                        project=project_id, fields="all", page=page, page_size=page_size, request_options=NO_SDK_RETRIES
+                    ),
+                )
+            except LabelStudioError as exc:
+                if isinstance(exc.__cause__, ApiError) and exc.__cause__.status_code == 404 and page > 1:
+                    return  # past the last page
+                raise
+            rows = [
+                {"id": task.id, "data": task.data or {}, "annotations": task.annotations or []} for task in pager.items
+            ]
+            yield from rows
+            if len(rows) < page_size:
+                return
+            page += 1
+
+    def task_update_data(self, *, task_id: int, data: dict) -> None:
+        self._call(
+            "update a task", lambda: self.sdk.tasks.update(id=str(task_id), data=data, request_options=NO_SDK_RETRIES)
+        )
+
+    def annotation(self, annotation_id: int) -> RemoteAnnotation | None:
+        """The annotation as Label Studio holds it now; None once it was deleted."""
+        try:
+            raw = self._call(
+                "fetch an annotation",
+                lambda: self.sdk.annotations.get(id=annotation_id, request_options=NO_SDK_RETRIES),
+            )
+        except LabelStudioError as exc:
+            if isinstance(exc.__cause__, ApiError) and exc.__cause__.status_code == 404:
+                return None
+            raise
+        return _annotation(raw)
+
+    def annotations_of(self, task: dict) -> list[RemoteAnnotation]:
+        return [_annotation({**raw, "task": raw.get("task") or task["id"]}) for raw in task.get("annotations") or []]
+
+    def user_email(self, user_id: int) -> str:
+        try:
+            user = self._call("fetch a user", lambda: self.sdk.users.get(id=user_id, request_options=NO_SDK_RETRIES))
+        except LabelStudioError as exc:
+            if isinstance(exc.__cause__, ApiError) and exc.__cause__.status_code == 404:
+                return ""
+            raise
+        return str(getattr(user, "email", "") or "")
+
+    # --- webhooks ---------------------------------------------------------------------------
+    def webhook_create(self, *, project_id: int, url: str, secret: str) -> int:
+        webhook = self._call(
+            "register the webhook",
+            lambda: self.sdk.webhooks.create(
+                url=url,
+                project=project_id,
+                send_payload=True,
+                send_for_all_actions=False,
+                actions=["ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"],
+                headers={settings.LABEL_STUDIO_WEBHOOK_HEADER: secret},
+                request_options=NO_SDK_RETRIES,
+            ),
+        )
+        return int(webhook.id)
+
+
+def prediction_errors(label_config: str, prediction: dict) -> list[str]:
+    """Label Studio silently drops an invalid prediction (201, nothing stored): check it first."""
+    interface = LabelInterface(label_config)
+    errors = interface.validate_prediction(prediction, return_errors=True)
+    if errors is True:
+        return []
+    return [str(error) for error in errors] if isinstance(errors, list) else ([] if errors else ["invalid prediction"])
