@@ -64,6 +64,8 @@ class SharedPrefixDecoder:
     def generate(self, prompts: list[Prompt]) -> list[str]:
         if any(p.target_index != len(p.images) - 1 for p in prompts):
             raise PrefixUnsupported("the frame must be the prompt's last image")
+        if any(len(p.images) < 2 for p in prompts):  # e.g. a caption prompt when nobody was detected
+            raise PrefixUnsupported("no reference image before the frame: nothing worth sharing")
         if len({_prefix_key(p) for p in prompts}) != 1:
             raise PrefixUnsupported("the prompts do not share one prefix")
         images = [self.load_images(p) for p in prompts]

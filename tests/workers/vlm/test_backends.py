@@ -55,6 +55,9 @@ def test_prefix_reuse_handles_frames_of_different_sizes_and_falls_back_when_pref
     assert [o.text for o in backend.generate(mixed)] == [o.text for o in backend.generate_plain(mixed)]
     differing = [detection_prompt(cards, frames[0]), detection_prompt(cards[:2], frames[1])]
     assert [o.text for o in backend.generate(differing)] == [o.text for o in backend.generate_plain(differing)]
+    # Nobody detected: caption prompts with no reference image share nothing and go the plain way.
+    bare = [caption_prompt([], frame, detected=True) for frame in frames[:2]]
+    assert [o.text for o in backend.generate(bare)] == [o.text for o in backend.generate_plain(bare)]
 
 
 def test_an_adapter_loads_on_top_of_the_base_model(tiny_models, world, tmp_path):
