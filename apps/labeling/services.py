@@ -512,7 +512,7 @@ def labels_reconcile(
 def _refresh_image_links(labeling_project: LabelingProject, client: LabelStudioClient) -> int:
     """Re-sign the tasks' image links once half of their lifetime has passed."""
     half_life = timedelta(seconds=settings.LABELING_IMAGE_LINK_MAX_AGE_SECONDS / 2)
-    signed_at = labeling_project.images_signed_at
+    signed_at = LabelingProject.objects.values_list("images_signed_at", flat=True).get(id=labeling_project.id)
     if signed_at is not None and timezone.now() - signed_at < half_life:
         return 0
     signed_at = timezone.now()

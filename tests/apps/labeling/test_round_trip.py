@@ -2,10 +2,12 @@
 GoldLabels; then the reconciliation repairs a dropped webhook and a deletion."""
 
 import time
+from datetime import timedelta
 from xml.etree import ElementTree
 
 import httpx
 import pytest
+from django.utils import timezone
 
 from apps.labeling import selectors, services
 from apps.labeling.browser import LabelStudioBrowser
@@ -140,5 +142,16 @@ def test_annotations_come_back_through_webhooks_and_reconciliation(ls_settings, 
     assert frames[tasks[2].asset_id].status == "unlabelled"  # its only answer was deleted
     # Running it again changes nothing.
     again = services.labels_reconcile(labeling_project=labeling_project)
-    assert again["stored"] == 0 and again["unchanged"] == 5
+    assert again["stored"] == 0 and again["unchanged"] == 5 and again["relinked"] == 0
     assert GoldLabel.objects.filter(labeling_project=labeling_project).count() == 6
+
+    # Image links past half their lifetime are signed again, so annotators never meet an expired one.
+    before = {t["id"]: t["data"]["image"] for t in LabelStudioClient().tasks(project_id=labeling_project.ls_project_id)}
+    LabelingProject.objects.filter(id=labeling_project.id).update(
+        images_signed_at=timezone.now() - timedelta(seconds=ls_settings.LABELING_IMAGE_LINK_MAX_AGE_SECONDS)
+    )
+    time.sleep(1.1)  # signatures carry a timestamp in seconds
+    assert services.labels_reconcile(labeling_project=labeling_project)["relinked"] == 5
+    after = {t["id"]: t["data"] for t in LabelStudioClient().tasks(project_id=labeling_project.ls_project_id)}
+    assert all(after[i]["image"] != before[i] and httpx.get(after[i]["image"]).status_code == 200 for i in before)
+    assert {data["asset_id"] for data in after.values()} == {task.asset_id for task in tasks}
