@@ -9,6 +9,7 @@ Strings coming back from Label Studio are data, never markup: templates escape t
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -151,28 +152,37 @@ class LabelStudioClient:
         )
         return [int(task_id) for task_id in response.task_ids]
 
-    def tasks(self, *, project_id: int, page_size: int = 500) -> Iterator[dict]:
-        """Every task with its annotations, page by page (each page retried on its own)."""
-        page = 1
-        while True:
-            try:
-                pager = self._call(
-                    "list tasks",
-                    lambda page=page: self.sdk.tasks.list(
-                        project=project_id, fields="all", page=page, page_size=page_size, request_options=NO_SDK_RETRIES
-                    ),
+    def tasks(self, *, project_id: int, page_size: int = 1000) -> Iterator[dict]:
+        """Every task with its annotations, page by page (each page retried on its own).
+
+        The next page is requested while the caller works through the current one: Label Studio
+        spends most of a sync serialising tasks, and that overlaps with our database writes.
+        """
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ls-page") as pool:
+            page = 1
+            pending = pool.submit(self._tasks_page, project_id, page, page_size)
+            while pending is not None:
+                rows = pending.result()
+                pending = (
+                    pool.submit(self._tasks_page, project_id, page + 1, page_size) if len(rows) == page_size else None
                 )
-            except LabelStudioError as exc:
-                if isinstance(exc.__cause__, ApiError) and exc.__cause__.status_code == 404 and page > 1:
-                    return  # past the last page
-                raise
-            rows = [
-                {"id": task.id, "data": task.data or {}, "annotations": task.annotations or []} for task in pager.items
-            ]
-            yield from rows
-            if len(rows) < page_size:
-                return
-            page += 1
+                page += 1
+                yield from rows
+
+    def _tasks_page(self, project_id: int, page: int, page_size: int) -> list[dict]:
+        try:
+            pager = self._call(
+                "list tasks",
+                # ("include" would trim the payload, but it also reduces annotations to bare ids.)
+                lambda: self.sdk.tasks.list(
+                    project=project_id, fields="all", page=page, page_size=page_size, request_options=NO_SDK_RETRIES
+                ),
+            )
+        except LabelStudioError as exc:
+            if isinstance(exc.__cause__, ApiError) and exc.__cause__.status_code == 404 and page > 1:
+                return []  # past the last page
+            raise
+        return [{"id": task.id, "data": task.data or {}, "annotations": task.annotations or []} for task in pager.items]
 
     def task_update_data(self, *, task_id: int, data: dict) -> None:
         self._call(

@@ -396,13 +396,9 @@ class _LabelWriter:
             self.users[email] = User.objects.filter(email__iexact=email).order_by("id").first() if email else None
         return email, self.users[email]
 
-    def write(self, remote: RemoteAnnotation) -> None:
-        task = self.tasks.get(remote.task_id)
-        if task is None:  # not one of our tasks (someone added tasks in Label Studio by hand)
-            self.counts["foreign"] += 1
-            return
+    def _values(self, remote: RemoteAnnotation, task: LabelingTask) -> dict:
         email, annotator = self._annotator(remote.completed_by)
-        values = {
+        return {
             "task": task,
             "asset_id": task.asset_id,
             "names": names_from_result(remote.result),
@@ -413,30 +409,71 @@ class _LabelWriter:
             "was_cancelled": remote.was_cancelled,
             "deleted": False,
         }
+
+    @staticmethod
+    def _unchanged(current: tuple, values: dict) -> bool:
+        return current[:4] == (values["ls_updated_at"], values["names"], values["was_cancelled"], False)
+
+    def _update_forward(self, annotation_id: int, values: dict) -> bool:
+        """Only ever move forward in Label Studio's time: an older copy never overwrites a newer one."""
+        labels = GoldLabel.objects.filter(labeling_project=self.labeling_project, ls_annotation_id=annotation_id)
+        return bool(
+            labels.filter(ls_updated_at__lte=values["ls_updated_at"]).update(**values, updated_at=timezone.now())
+        )
+
+    def write(self, remote: RemoteAnnotation) -> None:
+        """One annotation (the webhook path)."""
+        task = self.tasks.get(remote.task_id)
+        if task is None:  # not one of our tasks (someone added tasks in Label Studio by hand)
+            self.counts["foreign"] += 1
+            return
+        values = self._values(remote, task)
         labels = GoldLabel.objects.filter(labeling_project=self.labeling_project, ls_annotation_id=remote.id)
         current = labels.values_list("ls_updated_at", "names", "was_cancelled", "deleted").first()
-        if current is not None and (current[0], current[1], current[2], current[3]) == (
-            remote.updated_at,
-            values["names"],
-            remote.was_cancelled,
-            False,
-        ):
+        if current is not None and self._unchanged(current, values):
             self.counts["unchanged"] += 1
-            return
-        # Only ever move forward in Label Studio's time: an older copy never overwrites a newer one.
-        if labels.filter(ls_updated_at__lte=remote.updated_at).update(**values, updated_at=timezone.now()):
+        elif self._update_forward(remote.id, values):
             self.counts["stored"] += 1
-            return
-        if current is not None:
+        elif current is not None:
             self.counts["stale"] += 1
-            return
-        try:
-            with transaction.atomic():
-                GoldLabel.objects.create(labeling_project=self.labeling_project, ls_annotation_id=remote.id, **values)
-            self.counts["stored"] += 1
-        except IntegrityError:  # a concurrent sync created it a moment ago
-            if labels.filter(ls_updated_at__lte=remote.updated_at).update(**values, updated_at=timezone.now()):
+        else:
+            try:
+                with transaction.atomic():
+                    GoldLabel.objects.create(
+                        labeling_project=self.labeling_project, ls_annotation_id=remote.id, **values
+                    )
                 self.counts["stored"] += 1
+            except IntegrityError:  # a concurrent sync created it a moment ago
+                self.counts["stored" if self._update_forward(remote.id, values) else "stale"] += 1
+
+    def write_page(self, remotes: list[RemoteAnnotation], known: dict[int, tuple]) -> None:
+        """Many annotations (the reconciliation): `known` holds what is stored, read once; new labels
+        are inserted in one statement, changed ones updated one by one (rare once in sync)."""
+        new = []
+        for remote in remotes:
+            task = self.tasks.get(remote.task_id)
+            if task is None:
+                self.counts["foreign"] += 1
+                continue
+            values = self._values(remote, task)
+            current = known.get(remote.id)
+            if current is None:
+                new.append(GoldLabel(labeling_project=self.labeling_project, ls_annotation_id=remote.id, **values))
+            elif self._unchanged(current, values):
+                self.counts["unchanged"] += 1
+            elif current[0] > remote.updated_at:
+                self.counts["stale"] += 1
+            elif self._update_forward(remote.id, values):
+                self.counts["stored"] += 1
+        # A webhook sync may insert the same annotation meanwhile: its copy is as fresh as ours.
+        GoldLabel.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+        self.counts["stored"] += len(new)
+
+    def known_labels(self) -> dict[int, tuple]:
+        rows = GoldLabel.objects.filter(labeling_project=self.labeling_project).values_list(
+            "ls_annotation_id", "ls_updated_at", "names", "was_cancelled", "deleted"
+        )
+        return {row[0]: row[1:] for row in rows}
 
     def mark_deleted(self, annotation_ids: set[int]) -> None:
         if annotation_ids:
@@ -485,12 +522,17 @@ def labels_reconcile(
     total = max(len(writer.tasks), 1)
     seen: set[int] = set()
     try:
+        known = writer.known_labels()
+        page: list[RemoteAnnotation] = []
         for index, task in enumerate(client.tasks(project_id=labeling_project.ls_project_id), start=1):
             for remote in client.annotations_of(task):
-                writer.write(remote)
+                page.append(remote)
                 seen.add(remote.id)
-            if index % 200 == 0:
+            if len(page) >= 500:
+                writer.write_page(page, known)
+                page = []
                 progress(min(index / total, 1.0), f"{index} / {total} tasks checked")
+        writer.write_page(page, known)
         stored = set(
             GoldLabel.objects.filter(labeling_project=labeling_project, deleted=False).values_list(
                 "ls_annotation_id", flat=True
