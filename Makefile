@@ -58,6 +58,11 @@ demo: venv-ml venv-ls migrate
 	$(PY) manage.py simulate_annotators "Demo world" --annotator annotator --annotator annotator2 \
 		--passwords var/demo-credentials.json --overlap 0.3 --mistake-rate 0.1 --leave 3
 	$(PY) manage.py sync_labels "Demo world"
+	# LoRA fine-tuning of the tiny detector on those gold labels (80/20 split): before/after table
+	$(PY) manage.py train_detector "Demo world"
+	# the three pipelines (no detection / base / fine-tuned detector → captioner) on 60 frames outside
+	# the gold set, CLIPScore, a judge (any model version; here the tiny Qwen), paired tests, the report
+	$(PY) manage.py evaluate "Demo world" --size 60 --judge tiny-qwen2.5-vl
 	bin/demo urls
 
 stop:

@@ -19,6 +19,7 @@ from apps.captioning.services import caption_run_start, detection_run_start
 from apps.core.permissions import Role
 from apps.curation import services as curation_services
 from apps.curation.vectors import vectors_to_file
+from apps.evaluation.models import Comparison, EvalSet
 from apps.labeling.models import LabelingProject, LabelingTask
 from apps.media.models import AssetKind
 from apps.media.services import asset_add
@@ -26,6 +27,7 @@ from apps.modelhub.models import ModelVersion
 from apps.modelhub.services import model_versions_ensure
 from apps.projects.models import ReferenceImage
 from apps.projects.services import reference_image_add
+from apps.training.models import TrainingRun
 from tests.factories import CharacterFactory, JobFactory, MembershipFactory, ProjectFactory, UserFactory, png_bytes
 from workers.media.assets import prepare_asset
 
@@ -40,6 +42,30 @@ MODEL_FORM = {
 }
 SAMPLE_FORM = {"strategy": "centroid", "seed": 0, "noise_picks": 0}
 LEADS = {Role.LEAD}
+# A report as the evaluation job stores it, reduced to one detector with no frames.
+MINIMAL_REPORT = {
+    "meta": {
+        "profile": "tiny",
+        "pipelines": ["no detection"],
+        "scores": [],
+        "eval_frames": 0,
+        "test_frames": 0,
+        "test_split": "",
+    },
+    "table1": [
+        {
+            "detector": "d",
+            "unparseable": 0,
+            "summary": {"n": 0, "precision": None, "recall": None, "f1": None, "mistakes": None},
+            "rows": [],
+            "characters": [],
+        }
+    ],
+    "table2": [],
+    "table3": [],
+    "health": {},
+    "examples": [],
+}
 
 
 @dataclass(frozen=True)
@@ -119,6 +145,42 @@ ENDPOINTS = [
     Endpoint("GET", "/projects/{project}/labeling/{labeling}/", EVERYONE, 200),
     Endpoint("POST", "/projects/{project}/labeling/{labeling}/sync/", LEADS, 302),
     Endpoint("POST", "/projects/{project}/labeling/{labeling}/resolve/", LEADS, 302, data={"asset_id": "{asset}"}),
+    Endpoint("GET", "/projects/{project}/training/", EVERYONE, 200),
+    Endpoint(
+        "POST",
+        "/projects/{project}/training/launch/",
+        LEADS,
+        302,
+        data={
+            "base_version": "{detector}",
+            "labeling_project": "{labeling}",
+            "epochs": "1",
+            "learning_rate": "0.001",
+            "rank": "4",
+            "alpha": "8",
+            "dropout": "0.0",
+            "batch_size": "2",
+            "grad_accumulation": "1",
+            "seed": "0",
+        },
+    ),  # fmt: skip
+    Endpoint("GET", "/projects/{project}/training/{training_run}/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/training/{training_run}/curves/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/runs/captions/{caption_run}/health/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/evaluation/", EVERYONE, 200),
+    Endpoint("POST", "/projects/{project}/evaluation/eval-sets/", LEADS, 302, data={"size": "5", "seed": "0"}),
+    Endpoint(
+        "POST",
+        "/projects/{project}/evaluation/start/",
+        LEADS,
+        302,
+        data={"eval_set": "{eval_set}", "captioner": "{captioner}", "detectors": "{detector}"},
+    ),
+    Endpoint("GET", "/projects/{project}/evaluation/{comparison}/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/evaluation/{comparison}/report.json", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/evaluation/{comparison}/report.csv", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/evaluation/{comparison}/report.html", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/evaluation/{comparison}/frames/?detector=d", EVERYONE, 200),
     Endpoint("GET", "/jobs/", EVERYONE, 200, project_scoped=False),
     Endpoint("GET", "/jobs/{job}/", EVERYONE, 200),
     Endpoint("GET", "/jobs/{job}/progress/", EVERYONE, 200),
@@ -190,6 +252,13 @@ def _world(project):
     model_versions_ensure(project=project)
     detector = ModelVersion.objects.get(project=project, role="detector", is_default=True)
     captioner = ModelVersion.objects.get(project=project, role="captioner", is_default=True)
+    eval_set = EvalSet.objects.create(project=project, name="e", requested=1, asset_ids=[])
+    comparison = Comparison.objects.create(
+        project=project, eval_set=eval_set, captioner=captioner, profile="tiny", report=MINIMAL_REPORT
+    )
+    training_run = TrainingRun.objects.create(
+        project=project, base_version=detector, labeling_project=labeling_project, gold_set_version=1
+    )
     detection_run = detection_run_start(
         project=project, model_version=detector, asset_ids=[asset.id], created_by=None, enqueue=False
     )
@@ -208,6 +277,9 @@ def _world(project):
         "gold_set": gold_set.id,
         "frozen_gold_set": frozen_gold_set.id,
         "labeling": labeling_project.id,
+        "training_run": training_run.id,
+        "eval_set": eval_set.id,
+        "comparison": comparison.id,
         "project": project.id,
         "character": character.id,
         "reference": reference.id,

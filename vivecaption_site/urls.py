@@ -24,6 +24,8 @@ urlpatterns = [
     path("", include("apps.captioning.urls")),
     path("", include("apps.modelhub.urls")),
     path("", include("apps.labeling.urls")),
+    path("", include("apps.training.urls")),
+    path("", include("apps.evaluation.urls")),
     path("api/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -161,4 +161,18 @@ def caption(job: Job, ctx: JobContext) -> dict[str, Any]:
         )
 
     spec, counts = _run_over_frames(run, run.captions, ctx, "captioned", prompt_for=prompt_for, record=record)
+    _count_tokens(run, spec)
     return {"caption_run_id": run.id, **counts, "model": spec.version}
+
+
+def _count_tokens(run: CaptionRun, spec) -> None:
+    """Caption lengths in the captioner's own tokens, for the health check (the web process never
+    loads a tokenizer). A served captioner's tokenizer is not here: its captions keep no count."""
+    if spec.backend != "transformers":
+        return
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(spec.model)
+    for caption in run.captions.filter(tokens__isnull=True).only("id", "raw_text"):
+        count = len(tokenizer(caption.raw_text, add_special_tokens=False)["input_ids"])
+        type(caption).objects.filter(id=caption.id).update(tokens=count)

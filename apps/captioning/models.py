@@ -73,6 +73,7 @@ class Caption(BaseModel):
     error = models.TextField(blank=True)
     model_version_label = models.CharField(max_length=300)
     latency_seconds = models.FloatField(default=0.0)
+    tokens = models.PositiveIntegerField(null=True, blank=True, help_text="length in the captioner's own tokens")
 
     class Meta:
         ordering = ["id"]

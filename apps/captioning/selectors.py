@@ -35,3 +35,33 @@ def caption_run_get(*, project: Project, run_id: int) -> CaptionRun:
     if run is None:
         raise Http404("No such caption run.")
     return run
+
+
+def caption_run_health(run: CaptionRun, token_limit: int = 1024) -> dict:
+    """The model-free health check of a whole caption run: structure adherence (parses, keys
+    present, non-empty) and lengths in the captioner's tokens (counted by the caption job)."""
+    from collections import Counter
+
+    from workers.metrics.health import caption_health
+
+    rows = list(run.captions.only("id", "raw_text", "tokens", "asset_id"))
+    checks = [caption_health(row.id, row.raw_text, str.split) for row in rows]  # structure only
+    tokens = [row.tokens for row in rows if row.tokens is not None]
+    return {
+        "n": len(rows),
+        "adheres": sum(c.adheres for c in checks),
+        "parsed": sum(c.parsed for c in checks),
+        "repaired": sum(bool(c.repairs) for c in checks),
+        "repairs": dict(Counter(repair for c in checks for repair in c.repairs)),
+        "empty_fields": dict(Counter(field for c in checks for field in c.empty_fields)),
+        "missing_fields": dict(Counter(field for c in checks for field in c.missing_fields)),
+        "tokens": tokens,
+        "counted": len(tokens),
+        "token_limit": token_limit,
+        "too_long": [row.asset_id for row in rows if row.tokens is not None and row.tokens > token_limit],
+        "failing": [
+            (row.asset_id, c.error or ", ".join(c.missing_fields + c.empty_fields))
+            for row, c in zip(rows, checks, strict=True)
+            if not c.adheres
+        ][:50],
+    }

@@ -9,4 +9,7 @@ urlpatterns = [
     path("projects/<int:project_id>/runs/caption/", views.caption_launch, name="caption"),
     path("projects/<int:project_id>/runs/detections/<int:run_id>/", views.detection_run_detail, name="detection_run"),
     path("projects/<int:project_id>/runs/captions/<int:run_id>/", views.caption_run_detail, name="caption_run"),
+    path(
+        "projects/<int:project_id>/runs/captions/<int:run_id>/health/", views.caption_run_health, name="caption_health"
+    ),
 ]

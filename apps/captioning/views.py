@@ -109,3 +109,15 @@ def caption_run_detail(request: HttpRequest, project_id: int, run_id: int) -> Ht
     run = selectors.caption_run_get(project=project, run_id=run_id)
     captions = run.captions.select_related("asset", "asset__video").order_by("id")
     return render(request, "captioning/caption_run.html", {"project": project, "run": run, "rows": captions})
+
+
+@login_required
+def caption_run_health(request: HttpRequest, project_id: int, run_id: int) -> HttpResponse:
+    project = project_get(user=request.user, project_id=project_id)
+    run = selectors.caption_run_get(project=project, run_id=run_id)
+    try:
+        token_limit = max(1, int(request.GET.get("limit", 1024)))
+    except ValueError:
+        token_limit = 1024
+    health = selectors.caption_run_health(run, token_limit)
+    return render(request, "captioning/caption_health.html", {"project": project, "run": run, "health": health})

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "apps.modelhub",
     "apps.captioning",
     "apps.labeling",
+    "apps.training",
+    "apps.evaluation",
 ]
 
 MIDDLEWARE = [
@@ -80,8 +82,10 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Workers and the web process share the file: wait for locks instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # Workers and the web process share the file: wait for locks instead of failing at once. A
+    # deferred transaction that reads and then writes cannot wait (SQLite answers "locked" at once
+    # to avoid a deadlock), so transactions take the write lock when they begin.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -170,12 +174,13 @@ CELERY_BROKER_DIR = VAR_DIR / "broker"
 
 def broker_transport_options(broker_url: str, folder: Path) -> dict:
     if broker_url.startswith("filesystem://"):
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         return {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),  # else broadcast files land in the working directory
             "store_processed": False,
         }
     # A redelivery after this timeout is harmless: a job is claimed once in the database.

@@ -221,3 +221,18 @@ def parse_caption(raw: str) -> CaptionParse:
         return result
     result.caption = caption.model_dump()
     return result
+
+
+def caption_paragraph(fields: dict) -> str:
+    """A structured caption collapsed into one dense paragraph (the other way round is impossible).
+
+    What text-only consumers read: CLIPScore's text tower, a paragraph-caption dataset export.
+    """
+    parts = [str(fields.get("scene") or "").strip(), str(fields.get("background") or "").strip()]
+    for character in fields.get("characters") or []:
+        if isinstance(character, dict):
+            name = str(character.get("name") or "").strip()
+            description = str(character.get("description") or "").strip()
+            parts.append(f"{name}: {description}" if description else name)
+    parts.append(str(fields.get("salient_objects") or "").strip())
+    return " ".join(part if part.endswith((".", "!", "?")) else part + "." for part in parts if part)

@@ -77,3 +77,19 @@ def test_caption_corpus(raw, ok, flags, check):
             assert check(result.caption)
     else:
         assert result.caption is None and result.error
+
+
+def test_a_structured_caption_collapses_into_one_paragraph():
+    from workers.vlm.parsing import caption_paragraph
+
+    fields = {
+        "scene": "Ellie waves at Victor",
+        "background": "A windy beach.",
+        "characters": [{"name": "Ellie", "description": "a girl in a red coat"}, {"name": "Victor", "description": ""}],
+        "salient_objects": "a kite",
+    }
+    assert (
+        caption_paragraph(fields)
+        == "Ellie waves at Victor. A windy beach. Ellie: a girl in a red coat. Victor. a kite."
+    )
+    assert caption_paragraph({"scene": "", "characters": [], "background": None}) == ""

@@ -1,0 +1,97 @@
+"""Evaluation sets, pipeline comparisons and the per-caption scores behind their reports."""
+
+from django.conf import settings
+from django.db import models
+
+from apps.core.models import BaseModel
+
+
+class EvalSet(BaseModel):
+    """Frames for model-based evaluation, sampled (seeded) from frames in no gold set of the project."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="eval_sets")
+    name = models.CharField(max_length=200)
+    seed = models.PositiveIntegerField(default=0)
+    requested = models.PositiveIntegerField()
+    asset_ids = models.JSONField(default=list)
+    excluded_gold = models.PositiveIntegerField(default=0, help_text="candidate frames left out as gold frames")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({len(self.asset_ids)} frames)"
+
+
+class Comparison(BaseModel):
+    """No detection vs each chosen detector → the same captioner, on one eval set; plus each
+    detector's instance-grounded scores on the gold test split."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="comparisons")
+    eval_set = models.ForeignKey(EvalSet, on_delete=models.PROTECT, related_name="comparisons")
+    captioner = models.ForeignKey("modelhub.ModelVersion", on_delete=models.PROTECT, related_name="+")
+    judge = models.ForeignKey(
+        "modelhub.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    test_labels = models.JSONField(default=dict, help_text="gold test split: asset id → names")
+    test_split_source = models.CharField(max_length=300, blank=True)
+    profile = models.CharField(max_length=20, help_text="the model profile that produced the numbers")
+    params = models.JSONField(default=dict)
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    report = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Comparison #{self.id}"
+
+
+class ComparisonPipeline(models.Model):
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="pipelines")
+    position = models.PositiveSmallIntegerField()
+    label = models.CharField(max_length=300)
+    detector = models.ForeignKey(
+        "modelhub.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    eval_detection_run = models.ForeignKey(
+        "captioning.DetectionRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    test_detection_run = models.ForeignKey(
+        "captioning.DetectionRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    caption_run = models.ForeignKey(
+        "captioning.CaptionRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["comparison", "position"], name="pipeline_position_unique")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class CaptionScore(models.Model):
+    """Every score of one caption of one pipeline (the rows behind every number in the report)."""
+
+    pipeline = models.ForeignKey(ComparisonPipeline, on_delete=models.CASCADE, related_name="scores")
+    asset = models.ForeignKey("media.Asset", on_delete=models.CASCADE, related_name="+")
+    tokens = models.PositiveIntegerField(default=0)
+    too_long = models.BooleanField(default=False)
+    adheres = models.BooleanField(default=False)
+    health = models.JSONField(default=dict, help_text="parsed, repairs, missing and empty fields")
+    clip_score = models.FloatField(null=True)
+    clip_chunked = models.BooleanField(default=False)
+    judge_status = models.CharField(max_length=20, blank=True, help_text="ok | unparsable | error | (not judged)")
+    judge_scores = models.JSONField(default=dict, blank=True)
+    judge_overall = models.FloatField(null=True)
+    judge_raw = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["pipeline", "asset"], name="caption_score_once")]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline}: frame {self.asset_id}"

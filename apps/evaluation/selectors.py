@@ -1,0 +1,159 @@
+"""Reads for evaluation pages: the report arranged as the paper's tables, charts, drill-down."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils.html import escape
+
+from apps.evaluation.models import Comparison
+from apps.projects.models import Project
+
+TABLE1_METRICS = [
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("f1", "sample-F1 (paper: macro F1)"),
+    ("mistakes", "# mistakes / frame"),
+]
+
+
+def comparison_list(*, project: Project) -> QuerySet[Comparison]:
+    return Comparison.objects.filter(project=project).select_related("eval_set", "captioner", "judge", "job")
+
+
+def comparison_get(*, project: Project, comparison_id: int) -> Comparison:
+    comparison = comparison_list(project=project).filter(id=comparison_id).first()
+    if comparison is None:
+        raise Http404("No such comparison.")
+    return comparison
+
+
+def _cell(row: dict, key: str) -> dict:
+    return {
+        "mean": row.get(f"{key}_mean"),
+        "std": row.get(f"{key}_std"),
+        "sem": row.get(f"{key}_sem"),
+        "n": row.get(f"{key}_n"),
+    }
+
+
+def report_context(comparison: Comparison) -> dict:
+    report = comparison.report or {}
+    if not report:
+        return {"report": None}
+    meta = report["meta"]
+    table1 = report["table1"]
+    table1_rows = [
+        {"label": label, "values": [detector["summary"][key] for detector in table1]} for key, label in TABLE1_METRICS
+    ]
+    scores = meta["scores"]
+    table2_rows = [
+        {"label": score["label"], "key": score["key"], "cells": [_cell(row, score["key"]) for row in report["table2"]]}
+        for score in scores
+    ]
+    table3 = []
+    for row in report["table3"]:
+        cells = []
+        for score in scores:
+            key = score["key"]
+            if f"{key}_n" not in row:
+                continue
+            cells.append(
+                {
+                    "label": score["label"],
+                    "n": row[f"{key}_n"],
+                    "difference": row[f"{key}_mean_difference"],
+                    "ci": (row[f"{key}_ci_low"], row[f"{key}_ci_high"]),
+                    "p_t": row.get(f"{key}_p_t_test"),
+                    "p_t_holm": row.get(f"{key}_p_t_test_holm"),
+                    "p_w": row.get(f"{key}_p_wilcoxon"),
+                    "p_w_holm": row.get(f"{key}_p_wilcoxon_holm"),
+                }
+            )
+        table3.append({"first": row["first"], "second": row["second"], "cells": cells})
+    chart = {
+        "pipelines": meta["pipelines"],
+        "scores": [
+            {"label": s["label"], "means": [c["mean"] for c in r["cells"]], "sems": [c["sem"] for c in r["cells"]]}
+            for s, r in zip(scores, table2_rows, strict=True)
+            if s["key"].startswith("judge_") or s["key"] == "clip_score"
+        ],
+    }
+    return {
+        "report": report,
+        "meta": meta,
+        "table1": table1,
+        "table1_rows": table1_rows,
+        "table2_rows": table2_rows,
+        "table3": table3,
+        "chart": chart,
+        "chart_svg": bar_chart_svg(chart),
+        "health": report["health"],
+        "examples": report["examples"],
+    }
+
+
+def drill_down(comparison: Comparison, detector: str, character: str, kind: str) -> tuple[list[dict], str]:
+    """Per-frame rows of one detector's Table 1 column; with a character, its false positives
+    (kind=fp), false negatives (kind=fn) or every frame that involves it."""
+    table1 = {row["detector"]: row for row in (comparison.report or {}).get("table1", [])}
+    if detector not in table1:
+        raise Http404("No such detector in this comparison.")
+    rows = table1[detector]["rows"]
+    title = f"{detector}: {len(rows)} test frames"
+    if character:
+        entry = next((c for c in table1[detector]["characters"] if c["name"] == character), None)
+        if entry is None:
+            raise Http404("No such character in this comparison.")
+        keys = {"fp": entry["false_positive_keys"], "fn": entry["false_negative_keys"]}.get(kind)
+        if keys is None:
+            keys = [row["key"] for row in rows if character in row["predicted"] or character in row["gold"]]
+        wanted = set(keys)
+        rows = [row for row in rows if row["key"] in wanted]
+        what = {"fp": "false positives", "fn": "false negatives"}.get(kind, "frames")
+        title = f"{detector}: {character}, {len(rows)} {what}"
+    return sorted(rows, key=lambda row: (row["f1"], row["key"])), title
+
+
+def bar_chart_svg(chart: dict, width: int = 760, height: int = 300) -> str:
+    """Fig. 6 as inline SVG (means with ±1 s.e.m. bars), for the self-contained HTML file."""
+    pipelines, groups = chart["pipelines"], chart["scores"]
+    if not groups or not pipelines:
+        return ""
+    colours = ["#9aa5b1", "#4e6ef2", "#e0803a", "#3aa76d", "#b44fd1"]
+    top = max([(m or 0) + (s or 0) for g in groups for m, s in zip(g["means"], g["sems"], strict=True)] + [1.0])
+    left, bottom, plot_h = 40, 60, height - 80
+    group_w = (width - left - 10) / len(groups)
+    bar_w = group_w * 0.8 / len(pipelines)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="11">'
+    ]
+    for g_index, group in enumerate(groups):
+        x0 = left + g_index * group_w + group_w * 0.1
+        for p_index, (mean, sem) in enumerate(zip(group["means"], group["sems"], strict=True)):
+            if mean is None:
+                continue
+            x = x0 + p_index * bar_w
+            h = plot_h * mean / top
+            y = height - bottom - h
+            colour = colours[p_index % len(colours)]
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w * 0.9:.1f}" height="{h:.1f}" fill="{colour}">'
+                f"<title>{escape(pipelines[p_index])}: {mean:.3f}</title></rect>"
+            )
+            if sem:
+                cx, dy = x + bar_w * 0.45, plot_h * sem / top
+                parts.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y - dy:.1f}" y2="{y + dy:.1f}" stroke="#222"/>')
+        label = escape(group["label"].replace(" (1–10)", "").replace(" (w = 2.5)", ""))
+        parts.append(
+            f'<text x="{x0 + group_w * 0.4:.1f}" y="{height - bottom + 14}" text-anchor="middle">{label}</text>'
+        )
+    for p_index, name in enumerate(pipelines):
+        parts.append(
+            f'<rect x="{left + p_index * 180}" y="{height - 22}" width="10" height="10" '
+            f'fill="{colours[p_index % len(colours)]}"/>'
+        )
+        parts.append(f'<text x="{left + p_index * 180 + 14}" y="{height - 13}">{escape(name)}</text>')
+    parts.append(
+        f'<line x1="{left}" x2="{width - 10}" y1="{height - bottom}" y2="{height - bottom}" stroke="#888"/></svg>'
+    )
+    return "".join(parts)

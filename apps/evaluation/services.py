@@ -1,0 +1,146 @@
+"""Writes for evaluation: eval sets (leak-free by construction and checked), comparisons."""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from apps.core.errors import ApplicationError
+from apps.curation.models import GoldItem
+from apps.evaluation.models import Comparison, ComparisonPipeline, EvalSet
+from apps.jobs.services import job_create
+from apps.labeling.models import LabelingProject
+from apps.labeling.selectors import gold_label_map
+from apps.media.models import Asset
+from apps.modelhub.models import ModelRole, ModelVersion
+from apps.projects.models import Project
+from workers.metrics.sampling import LeakageError, check_no_leakage, sample_eval_set
+
+DEFAULT_PARAMS = {"token_limit": 1024, "bootstrap_resamples": 10_000, "seed": 0, "judge_max_new_tokens": 256}
+
+
+def _gold_asset_ids(project: Project) -> set[int]:
+    """Every frame of every gold-set version: none of them may be judged (train/test leakage)."""
+    return set(GoldItem.objects.filter(gold_set__project=project).values_list("asset_id", flat=True))
+
+
+def eval_set_check(eval_set: EvalSet) -> None:
+    try:
+        check_no_leakage(eval_set.asset_ids, _gold_asset_ids(eval_set.project))
+    except LeakageError as exc:
+        raise ApplicationError(f"{eval_set} cannot be used: {exc}") from exc
+
+
+@transaction.atomic
+def eval_set_create(
+    *,
+    project: Project,
+    size: int = 300,
+    seed: int = 0,
+    name: str = "",
+    created_by: User | None,
+    asset_ids: list[int] | None = None,
+) -> EvalSet:
+    """Sample `size` frames (seeded) from the project's frames outside every gold set; or take the
+    given frames, refused if any is a gold frame."""
+    if size < 1:
+        raise ApplicationError("An evaluation set needs at least one frame.", field="size")
+    gold = _gold_asset_ids(project)
+    if asset_ids is not None:
+        found = set(Asset.objects.filter(project=project, id__in=asset_ids).values_list("id", flat=True))
+        missing = sorted(set(asset_ids) - found)
+        if missing:
+            raise ApplicationError(f"Not frames of this project: {missing[:10]}")
+        try:
+            check_no_leakage(asset_ids, gold)
+        except LeakageError as exc:
+            raise ApplicationError(str(exc), field="asset_ids") from exc
+        keys, excluded, requested = sorted(set(asset_ids)), 0, len(set(asset_ids))
+    else:
+        candidates = Asset.objects.filter(project=project).values_list("id", flat=True)
+        sample = sample_eval_set(candidates, gold, n=size, seed=seed)
+        if not sample.keys:
+            raise ApplicationError("Every frame of this project is in a gold set: nothing is left to evaluate on.")
+        keys, excluded, requested = sample.keys, sample.excluded_gold, size
+    return EvalSet.objects.create(
+        project=project,
+        name=name or f"Eval set (seed {seed})",
+        seed=seed,
+        requested=requested,
+        asset_ids=keys,
+        excluded_gold=excluded,
+        created_by=created_by,
+    )
+
+
+def _test_split(project: Project, detectors: list[ModelVersion]) -> tuple[dict[str, list[str]], str]:
+    """The gold test split: the stored validation split of the SFT run behind a detector, so a
+    fine-tuned detector is never scored on frames it trained on; else every final gold label."""
+    for detector in detectors:
+        run = getattr(detector, "training_run", None)
+        if run is not None:
+            return dict(run.validation_labels), f"validation split of training run #{run.id}"
+    labelling = LabelingProject.objects.filter(project=project, status="ready").order_by("-gold_set__version").first()
+    if labelling is None:
+        return {}, ""
+    labels = gold_label_map(labelling)
+    return {str(k): v for k, v in labels.items()}, f"all final labels of gold set v{labelling.gold_set.version}"
+
+
+@transaction.atomic
+def comparison_start(
+    *,
+    eval_set: EvalSet,
+    captioner: ModelVersion,
+    detectors: list[ModelVersion],
+    created_by: User | None,
+    judge: ModelVersion | None = None,
+    params: dict[str, Any] | None = None,
+    enqueue: bool = True,
+) -> Comparison:
+    """No detection, then one pipeline per detector (e.g. base and SFT), all with the same captioner."""
+    project = eval_set.project
+    eval_set_check(eval_set)
+    if captioner.project_id != project.id or captioner.role != ModelRole.CAPTIONER:
+        raise ApplicationError(f"{captioner} is not a captioner of this project.")
+    if not detectors:
+        raise ApplicationError("Choose at least one detector (e.g. the base and the fine-tuned one).")
+    for detector in detectors:
+        if detector.project_id != project.id or detector.role != ModelRole.DETECTOR:
+            raise ApplicationError(f"{detector} is not a detector of this project.")
+    if len({d.id for d in detectors}) != len(detectors):
+        raise ApplicationError("A detector is listed twice.")
+    if judge is not None and judge.project_id != project.id:
+        raise ApplicationError("The judge belongs to another project.")
+    if not project.characters.exists():
+        raise ApplicationError("The project has no characters.")
+    unknown = sorted(set(params or {}) - set(DEFAULT_PARAMS))
+    if unknown:
+        raise ApplicationError(f"Unknown parameters: {', '.join(unknown)}")
+    test_labels, source = _test_split(project, detectors)
+    comparison = Comparison.objects.create(
+        project=project,
+        eval_set=eval_set,
+        captioner=captioner,
+        judge=judge,
+        test_labels=test_labels,
+        test_split_source=source,
+        profile=settings.MODEL_PROFILE,
+        params={**DEFAULT_PARAMS, **(params or {})},
+        created_by=created_by,
+    )
+    ComparisonPipeline.objects.create(comparison=comparison, position=0, label="no detection")
+    for position, detector in enumerate(detectors, start=1):
+        ComparisonPipeline.objects.create(
+            comparison=comparison, position=position, label=f"{detector.name} → captioner", detector=detector
+        )
+    comparison.job = job_create(
+        kind="evaluate",
+        project=project,
+        created_by=created_by,
+        params={"comparison_id": comparison.id},
+        enqueue=enqueue,
+    )
+    comparison.save(update_fields=["job", "updated_at"])
+    return comparison

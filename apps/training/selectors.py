@@ -1,0 +1,70 @@
+"""Reads for training pages."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from apps.labeling.models import LabelingProject, LabelingStatus
+from apps.modelhub.models import ModelRole, ModelVersion
+from apps.projects.models import Project
+from apps.training.models import TrainingRun
+
+
+def training_run_list(*, project: Project) -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.filter(project=project).select_related(
+        "job", "base_version", "result_version", "labeling_project__gold_set"
+    )
+
+
+def training_run_get(*, project: Project, run_id: int) -> TrainingRun:
+    run = training_run_list(project=project).filter(id=run_id).first()
+    if run is None:
+        raise Http404("No such training run.")
+    return run
+
+
+def trainable_detectors(*, project: Project) -> QuerySet[ModelVersion]:
+    """LoRA needs the weights here: transformers detectors that are not adapters themselves."""
+    return ModelVersion.objects.filter(project=project, role=ModelRole.DETECTOR, backend="transformers", adapter="")
+
+
+def labelled_sources(*, project: Project) -> QuerySet[LabelingProject]:
+    return LabelingProject.objects.filter(project=project, status=LabelingStatus.READY).select_related("gold_set")
+
+
+def training_curves(run: TrainingRun) -> dict:
+    """What the run page plots: loss per step, validation loss and scores per epoch."""
+    steps = list(run.steps.values_list("step", "loss", "epoch"))
+    epochs = list(run.epochs.values("epoch", "train_loss", "val_loss", "precision", "recall", "sample_f1", "mistakes"))
+    return {
+        "steps": [s for s, _, _ in steps],
+        "loss": [loss for _, loss, _ in steps],
+        "epochs": [row["epoch"] for row in epochs],
+        "val_loss": [row["val_loss"] for row in epochs],
+        "train_loss": [row["train_loss"] for row in epochs],
+        "precision": [row["precision"] for row in epochs],
+        "recall": [row["recall"] for row in epochs],
+        "sample_f1": [row["sample_f1"] for row in epochs],
+        "mistakes": [row["mistakes"] for row in epochs],
+        "finished": bool(run.job and run.job.is_finished),
+    }
+
+
+def before_after(run: TrainingRun) -> dict | None:
+    """Epoch 0 (the untrained detector) against the last validated epoch, on the stored validation split."""
+    rows = list(run.epochs.order_by("epoch"))
+    if len(rows) < 2 or rows[0].epoch != 0:
+        return None
+    first, last = rows[0], rows[-1]
+    return {
+        "epoch": last.epoch,
+        "rows": [
+            (label, getattr(first, field), getattr(last, field), higher_is_better)
+            for label, field, higher_is_better in (
+                ("Sample-F1", "sample_f1", True),
+                ("Precision", "precision", True),
+                ("Recall", "recall", True),
+                ("Mistakes per frame", "mistakes", False),
+                ("Validation loss", "val_loss", False),
+            )
+        ],
+    }
