@@ -14,11 +14,13 @@ at real size. Product (`workers.train.recipe`): LoRA on the language model only,
 tower's features computed once per image, the references + instructions computed once per
 micro-batch (shared-prefix KV with gradients), logits only where an answer token is predicted,
 no gradient checkpointing while memory allows, batches of equal-length prompts. Epoch 1 fills the
-feature cache; later epochs show the steady state. Samples/s count training examples.
+feature cache; later epochs show the steady state. Samples/s count training examples and come from
+the median step time, so that a neighbour's burst on a shared machine does not decide the figure.
 """
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -144,12 +146,14 @@ def naive_samples_per_second(size, tiny, roster, examples, steps: int) -> float:
         optimizer.zero_grad(set_to_none=True)
 
     step(0)  # warm-up
-    sync()
-    started = time.perf_counter()
+    seconds = []
     for index in range(1, steps + 1):
+        sync()
+        started = time.perf_counter()
         step(index * batch_size)
-    sync()
-    return steps * batch_size / (time.perf_counter() - started)
+        sync()
+        seconds.append(time.perf_counter() - started)
+    return batch_size / statistics.median(seconds)
 
 
 def product_samples_per_second(size, tiny, roster, examples, folder: Path, **levers) -> tuple[float, float, int]:
@@ -173,17 +177,17 @@ def product_samples_per_second(size, tiny, roster, examples, folder: Path, **lev
     recipe.train()
     recipe.cleanup()
     per_epoch = recipe.steps_per_epoch
-    samples = len(examples)  # every epoch sees every example once (single process, no accumulation)
-    first = samples / sum(step.seconds for step in steps[:per_epoch])
-    later = 2 * samples / sum(step.seconds for step in steps[per_epoch:])
+    # every step is a full batch: all frames have one size and --examples is a multiple of the batch
+    first = config.batch_size / statistics.median(step.seconds for step in steps[:per_epoch])
+    later = config.batch_size / statistics.median(step.seconds for step in steps[per_epoch:])
     return first, later, config.batch_size
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", default="tiny", choices=list(SHAPES))
-    parser.add_argument("--examples", type=int, default=48)
-    parser.add_argument("--naive-steps", type=int, default=4)
+    parser.add_argument("--examples", type=int, default=96, help="a multiple of the batch sizes")
+    parser.add_argument("--naive-steps", type=int, default=8)
     parser.add_argument("--ablations", action="store_true", help="also run the recipe with one speed lever off")
     args = parser.parse_args()
     ablations = {"no shared prefix": {"share_prefix": False}, "no feature cache": {"cache_vision_features": False}}

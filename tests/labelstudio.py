@@ -35,7 +35,12 @@ def start_label_studio(data_dir: Path) -> LabelStudioServer:
     if not (ROOT / ".venv-ls" / "bin" / "label-studio").exists():
         pytest.fail("Label Studio is not installed: `make venv-ls` (make test does it) installs it into .venv-ls.")
     env = {**os.environ, "LABEL_STUDIO_ENV_FILE": str(data_dir.parent / "labelstudio.env")}
-    subprocess.run([SCRIPT, "template", TEMPLATE], check=True, env=env, capture_output=True, timeout=300)
+    # Migrate once into the template (≈45 s), on a free port: a running Label Studio may hold 8080.
+    made = subprocess.run(
+        [SCRIPT, "template", TEMPLATE, str(free_port())], env=env, capture_output=True, text=True, timeout=300
+    )
+    if made.returncode != 0:
+        pytest.fail(f"Label Studio's template data dir could not be made: {made.stdout}\n{made.stderr}")
     port = free_port()
     started = subprocess.run(
         [SCRIPT, "start", data_dir, str(port)], env=env, capture_output=True, text=True, timeout=300

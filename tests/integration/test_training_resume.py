@@ -15,7 +15,7 @@ from tests.apps.training.world import labelled_project
 from tests.integration.test_worker_kill import _kill, _wait_for
 
 pytestmark = pytest.mark.integration
-PARAMS = {"epochs": 4, "batch_size": 4, "learning_rate": 1e-3, "rank": 4, "alpha": 8, "seed": 3}
+PARAMS = {"epochs": 4, "batch_size": 2, "learning_rate": 1e-3, "rank": 4, "alpha": 8, "seed": 3}
 
 
 def test_a_run_killed_after_epoch_2_resumes_at_epoch_3_and_matches_an_uninterrupted_run(
@@ -39,19 +39,20 @@ def test_a_run_killed_after_epoch_2_resumes_at_epoch_3_and_matches_an_uninterrup
     doomed, log = workers("doomed-trainer", queue="gpu", extra_env=worker_env)
     latest = Path(run.output_dir) / "checkpoints" / "LATEST"
     deadline = time.monotonic() + 300
-    # 8 training frames, batch 4: epoch 2 ends at step 4, and its checkpoint is then committed.
-    while not (latest.exists() and latest.read_text().strip().startswith("step-0000004")):
+    # 8 training frames, batch 2: epoch 2 ends at step 8, and its checkpoint is then committed.
+    while not (latest.exists() and latest.read_text().strip() == "step-0000008"):
         assert time.monotonic() < deadline, log.read_text()[-3000:]
-        time.sleep(0.1)
+        time.sleep(0.02)
     _kill(doomed)
-    assert TrainingStep.objects.filter(run=run).count() <= 5
+    assert latest.read_text().strip() == "step-0000008"  # killed during epoch 3, before its checkpoint
+    assert TrainingStep.objects.filter(run=run).count() < 12
     time.sleep(1.5)
 
     assert job_services.jobs_sweep(stale_after=1.0)["requeued"] == [run.job_id]
     _, rescue_log = workers("rescuer-trainer", queue="gpu", extra_env=worker_env)
     job = _wait_for(run.job_id, lambda j: j.is_finished, 300, rescue_log)
     assert job.status == JobStatus.SUCCEEDED, job.error
-    assert "Resuming from checkpoint step-0000004" in job.log
+    assert "Resuming from checkpoint step-0000008" in job.log
 
     ours = {row.epoch: row for row in TrainingEpoch.objects.filter(run=run)}
     theirs = {row.epoch: row for row in TrainingEpoch.objects.filter(run=reference)}

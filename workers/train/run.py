@@ -96,9 +96,7 @@ class EventLog:
 
 
 def result_json(result: SFTResult) -> dict:
-    payload = asdict(result)
-    payload["history"] = [asdict(row) for row in result.history]
-    return json.loads(json.dumps(payload, default=str))  # paths as strings
+    return json.loads(json.dumps(asdict(result), default=str))  # paths as strings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stop-file", type=Path, help="stop cooperatively (after a checkpoint) once this exists")
     args = parser.parse_args(argv)
 
-    import torch
+    import torch  # here, not at the top: the app imports write_run_file without torch
 
     from workers.train.recipe import train_detector
 
