@@ -21,15 +21,6 @@ from tests.labelstudio import free_port
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def ls_settings(settings, label_studio, live_server):
-    settings.LABEL_STUDIO_URL = settings.LABEL_STUDIO_PUBLIC_URL = label_studio.url
-    settings.LABEL_STUDIO_TOKEN = label_studio.token
-    settings.LABEL_STUDIO_BACKOFF_SECONDS = 0.05
-    settings.LABELING_APP_URL = settings.LABELING_WEBHOOK_BASE_URL = live_server.url
-    return settings
-
-
 def _start(world, **kwargs):
     return services.labeling_project_start(
         gold_set=world.gold_set, detection_run=world.detection_run, created_by=None, enqueue=False, **kwargs

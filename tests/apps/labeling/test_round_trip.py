@@ -20,15 +20,6 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def ls_settings(settings, label_studio, live_server):
-    settings.LABEL_STUDIO_URL = settings.LABEL_STUDIO_PUBLIC_URL = label_studio.url
-    settings.LABEL_STUDIO_TOKEN = label_studio.token
-    settings.LABEL_STUDIO_BACKOFF_SECONDS = 0.05
-    settings.LABELING_APP_URL = settings.LABELING_WEBHOOK_BASE_URL = live_server.url
-    return settings
-
-
 def _wait_for(predicate, timeout=15.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
