@@ -23,14 +23,14 @@ def _vlm_queue() -> str:
     return settings.VLM_QUEUE
 
 
-def _roster(project):
+def roster_with_references(project):
     """(cards, alias roster) with local reference paths; the caller keeps the context open."""
     characters = list(Character.objects.filter(project=project).prefetch_related("references").order_by("name"))
     references = [ref for character in characters for ref in character.references.all()]
     return characters, references
 
 
-def _cards(characters: list[Character], references: list[ReferenceImage], paths) -> dict:
+def character_cards(characters: list[Character], references: list[ReferenceImage], paths) -> dict:
     from workers.vlm.prompts import CharacterCard
 
     path_of = {ref.id: path for ref, path in zip(references, paths, strict=True)}
@@ -84,10 +84,10 @@ def _run_over_frames(run, rows, ctx: JobContext, verb: str, prompt_for, record) 
     spec = model_spec_for(run.model_version)
     ctx.progress(len(done) / max(len(run.asset_ids), 1), f"Loading {spec.version}")
     backend = load_backend(spec)
-    characters, references = _roster(run.project)
+    characters, references = roster_with_references(run.project)
     assets = {asset.id: asset for asset in Asset.objects.filter(id__in=todo)}
     with local_paths([ref.image for ref in references]) as reference_paths:
-        cards = _cards(characters, references, reference_paths)
+        cards = character_cards(characters, references, reference_paths)
         for chunk in _chunks(todo, _chunk_size(spec)):
             with local_paths([assets[asset_id].image for asset_id in chunk]) as frame_paths:
                 prompts = [prompt_for(asset_id, path, cards) for asset_id, path in zip(chunk, frame_paths, strict=True)]

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.captioning.handlers import _cards, _roster
+from apps.captioning.handlers import character_cards, roster_with_references
 from apps.captioning.models import Caption, Detection, DetectionRun
 from apps.captioning.services import caption_run_start, detection_run_start
 from apps.core.files import local_paths
@@ -118,13 +118,13 @@ def _score(comparison: Comparison, pipelines: list[ComparisonPipeline], ctx: Job
     if comparison.judge is not None:
         ctx.progress(0.82, f"Loading the judge {comparison.judge.name}")
         judge = load_backend(model_spec_for(comparison.judge, max_new_tokens=comparison.params["judge_max_new_tokens"]))
-    characters, references = _roster(project)
+    characters, references = roster_with_references(project)
     ids = list(comparison.eval_set.asset_ids)
     with (
         local_paths([ref.image for ref in references]) as reference_paths,
         local_paths([assets[i].image for i in ids]) as frame_paths,
     ):
-        cards = list(_cards(characters, references, reference_paths).values())
+        cards = list(character_cards(characters, references, reference_paths).values())
         paths = dict(zip(ids, frame_paths, strict=True))
         for index, pipeline in enumerate(pipelines):
             captions = {c.asset_id: c for c in Caption.objects.filter(run=pipeline.caption_run)}

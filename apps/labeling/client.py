@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import httpx
@@ -231,10 +232,15 @@ class LabelStudioClient:
         return int(webhook.id)
 
 
+@lru_cache(maxsize=8)
+def _label_interface(label_config: str) -> LabelInterface:
+    # Parsed once per config, not once per task: a push validates thousands of predictions.
+    return LabelInterface(label_config)
+
+
 def prediction_errors(label_config: str, prediction: dict) -> list[str]:
     """Label Studio silently drops an invalid prediction (201, nothing stored): check it first."""
-    interface = LabelInterface(label_config)
-    errors = interface.validate_prediction(prediction, return_errors=True)
+    errors = _label_interface(label_config).validate_prediction(prediction, return_errors=True)
     if errors is True:
         return []
     return [str(error) for error in errors] if isinstance(errors, list) else ([] if errors else ["invalid prediction"])

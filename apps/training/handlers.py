@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.captioning.handlers import _cards, _roster
+from apps.captioning.handlers import character_cards, roster_with_references
 from apps.core.files import local_paths
 from apps.jobs import services as job_services
 from apps.jobs.kinds import job_kind
@@ -124,14 +124,14 @@ def train_detector(job: Job, ctx: JobContext) -> dict[str, Any]:
     callbacks = TrainingCallbacks(
         on_step=reporter.on_step, on_epoch=reporter.on_epoch, should_stop=reporter.should_stop
     )
-    characters, references = _roster(run.project)
+    characters, references = roster_with_references(run.project)
     frame_ids = [int(key) for key in (*run.train_labels, *run.validation_labels)]
     assets = {asset.id: asset for asset in Asset.objects.filter(project=run.project, id__in=frame_ids)}
     with (
         local_paths([ref.image for ref in references]) as reference_paths,
         local_paths([assets[asset_id].image for asset_id in frame_ids]) as frame_paths,
     ):
-        cards = list(_cards(characters, references, reference_paths).values())
+        cards = list(character_cards(characters, references, reference_paths).values())
         paths = dict(zip(frame_ids, frame_paths, strict=True))
         result = run_recipe(
             config,

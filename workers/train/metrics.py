@@ -8,6 +8,8 @@ zero denominator gives 0. Each is averaged over frames (sklearn's `average="samp
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from workers.metrics.detection import set_scores
+
 
 @dataclass(frozen=True)
 class DetectionScores:
@@ -19,15 +21,10 @@ class DetectionScores:
 
 
 def frame_scores(predicted: Iterable[str], gold: Iterable[str]) -> tuple[float, float, float, int]:
-    """(precision, recall, F1, mistakes) of one frame."""
+    """(precision, recall, F1, mistakes) of one frame, with the evaluation's zero-denominator rule."""
     predicted, gold = set(predicted), set(gold)
-    mistakes = len(predicted ^ gold)
-    if not predicted and not gold:
-        return 1.0, 1.0, 1.0, 0
-    hits = len(predicted & gold)
-    precision = hits / len(predicted) if predicted else 0.0
-    recall = hits / len(gold) if gold else 0.0
-    return precision, recall, 2 * hits / (len(predicted) + len(gold)), mistakes
+    precision, recall, f1 = set_scores(len(predicted & gold), len(predicted), len(gold))
+    return precision, recall, f1, len(predicted ^ gold)
 
 
 def detection_scores(predicted: Sequence[Iterable[str]], gold: Sequence[Iterable[str]]) -> DetectionScores:
