@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export DJANGO_SETTINGS_MODULE ?= vivecaption_site.settings.dev
 
-.PHONY: demo test venv venv-ml venv-dev venv-ls lint stop status migrate clean-var
+.PHONY: demo test venv venv-ml venv-dev venv-ls chromium lint stop status migrate clean-var
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -77,5 +77,19 @@ lint: venv-dev
 	$(VENV)/bin/lint-imports
 	DJANGO_SETTINGS_MODULE=vivecaption_site.settings.test $(PY) manage.py spectacular --fail-on-warn --file /dev/null
 
-test: venv-dev venv-ls lint
-	DJANGO_SETTINGS_MODULE=vivecaption_site.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)
+# The browser tests (tests/e2e) drive Debian's chromium through Playwright; installed here when missing.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser tests (tests/e2e)…"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "The browser tests (tests/e2e) need chromium at $(CHROMIUM): install it (sudo apt-get install -y chromium) or set CHROMIUM=/path/to/chromium." >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+	@test -x "$(CHROMIUM)" || { echo "chromium was not installed at $(CHROMIUM)" >&2; exit 1; }
+
+test: venv-dev venv-ls chromium lint
+	DJANGO_SETTINGS_MODULE=vivecaption_site.settings.test CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest $(PYTEST_ARGS)

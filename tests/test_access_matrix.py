@@ -6,6 +6,7 @@ Rules the product promises (apps/core/permissions.py):
 - a member whose role may not do the action: 403; otherwise the endpoint's success status.
 """
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -142,6 +143,7 @@ ENDPOINTS = [
         302,
         data={"gold_set": "{frozen_gold_set}", "control_fraction": "0.2"},
     ),
+    Endpoint("POST", "/projects/{project}/labeling/accounts/", LEADS, 302),  # no Label Studio here: back to the page
     Endpoint("GET", "/projects/{project}/labeling/{labeling}/", EVERYONE, 200),
     Endpoint("POST", "/projects/{project}/labeling/{labeling}/sync/", LEADS, 302),
     Endpoint("POST", "/projects/{project}/labeling/{labeling}/resolve/", LEADS, 302, data={"asset_id": "{asset}"}),
@@ -215,6 +217,19 @@ ENDPOINTS = [
 ]
 
 ACTORS = ["anonymous", Role.LEAD, Role.ANNOTATOR, Role.REVIEWER]
+
+# Routes outside the role matrix, each with the reason; every other route must be in ENDPOINTS.
+NOT_IN_MATRIX = {
+    "/": "redirects to the project list or the login page",
+    "/healthz/": "public liveness probe",
+    "/accounts/login/": "public: the login page itself",
+    "/accounts/logout/": "ends any session",
+    "/api/auth/token/": "public: exchanges a username and password for a token",
+    "/api/schema/": "public API description (tests/test_schema.py)",
+    "/api/docs/": "public API docs (tests/test_schema.py)",
+    "/labeling/webhook/<>/": "Label Studio's webhook: authenticated by the project's secret, not a session",
+    "/labeling/files/<>/": "frames served to Label Studio: authenticated by a signed URL, not a session",
+}
 
 
 def _world(project):
@@ -315,6 +330,27 @@ def _cases():
             for actor in ACTORS:
                 name = actor if isinstance(actor, str) else actor.value
                 yield pytest.param(endpoint, actor, scope, id=f"{endpoint.id}-{name}-{scope}")
+
+
+def _routes(patterns=None, prefix: str = ""):
+    from django.urls import URLResolver, get_resolver
+
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            if not route.startswith("admin/"):  # Django's admin: staff only, its own permission system
+                yield from _routes(pattern.url_patterns, route)
+        else:
+            yield "/" + re.sub(r"<[^>]+>", "<>", route)
+
+
+def test_every_route_is_in_the_matrix_or_exempt_for_a_stated_reason():
+    routes = set(_routes())
+    matrix = {re.sub(r"\{[a-z_]+\}", "<>", endpoint.path.split("?")[0]) for endpoint in ENDPOINTS}
+    matrix = {re.sub(r"report\.(json|csv|html)$", "report.<>", path) for path in matrix}
+    assert len(routes) > 50 and "/projects/<>/" in routes  # the walk found the app's routes
+    assert sorted(routes - matrix - set(NOT_IN_MATRIX)) == [], "routes nobody checks the roles of"
+    assert sorted((matrix | set(NOT_IN_MATRIX)) - routes) == [], "entries for routes that do not exist"
 
 
 @pytest.mark.parametrize(("endpoint", "actor", "scope"), list(_cases()))

@@ -6,6 +6,7 @@ from django.db import transaction
 from apps.captioning.models import Caption, CaptionPipeline, CaptionRun, Detection, DetectionRun
 from apps.core.errors import ApplicationError
 from apps.curation.models import GoldSet
+from apps.jobs.models import Job
 from apps.jobs.services import job_create
 from apps.media.models import Asset
 from apps.modelhub.models import ModelRole, ModelVersion
@@ -37,6 +38,8 @@ def detection_run_start(
     gold_set: GoldSet | None = None,
     asset_ids: list[int] | None = None,
     enqueue: bool = True,
+    parent_job: Job | None = None,
+    parent_progress: tuple[float, float] = (0.0, 0.0),
 ) -> DetectionRun:
     _check_version(project, model_version, ModelRole.DETECTOR)
     if gold_set is not None:
@@ -53,7 +56,13 @@ def detection_run_start(
         prompt_version=DETECTION_PROMPT_VERSION,
     )
     run.job = job_create(
-        kind="detect", project=project, created_by=created_by, params={"detection_run_id": run.id}, enqueue=enqueue
+        kind="detect",
+        project=project,
+        created_by=created_by,
+        params={"detection_run_id": run.id},
+        enqueue=enqueue,
+        parent=parent_job,
+        parent_progress=parent_progress,
     )
     run.save(update_fields=["job", "updated_at"])
     return run
@@ -69,6 +78,8 @@ def caption_run_start(
     asset_ids: list[int],
     detection_run: DetectionRun | None = None,
     enqueue: bool = True,
+    parent_job: Job | None = None,
+    parent_progress: tuple[float, float] = (0.0, 0.0),
 ) -> CaptionRun:
     _check_version(project, model_version, ModelRole.CAPTIONER)
     if pipeline not in CaptionPipeline.values:
@@ -90,7 +101,13 @@ def caption_run_start(
         prompt_version=CAPTION_PROMPT_VERSION,
     )
     run.job = job_create(
-        kind="caption", project=project, created_by=created_by, params={"caption_run_id": run.id}, enqueue=enqueue
+        kind="caption",
+        project=project,
+        created_by=created_by,
+        params={"caption_run_id": run.id},
+        enqueue=enqueue,
+        parent=parent_job,
+        parent_progress=parent_progress,
     )
     run.save(update_fields=["job", "updated_at"])
     return run

@@ -4,7 +4,6 @@ torch, open_clip, umap and hdbscan are imported inside the handlers: this module
 the web process too (to register the kinds), which must never import them.
 """
 
-import multiprocessing
 from typing import Any
 
 from django.conf import settings
@@ -62,23 +61,35 @@ def _embed_queue() -> str:
     return settings.EMBED_QUEUE
 
 
+def embedding_config():
+    """The embed job's batch and decode threads. Threads work in every pool, Celery's daemonic
+    prefork children included (they may not start processes), so no pool decodes one at a time."""
+    from workers.vision.clip import EmbeddingConfig
+
+    return EmbeddingConfig(batch_size=settings.EMBED_BATCH_SIZE, num_workers=settings.EMBED_NUM_WORKERS)
+
+
+def embed_files(spec, items, on_progress=None, loaded=None):
+    """The embed job's embedding path: what the handler runs, and what bench/embed_bench.py times
+    inside a daemonic process. `items` are (asset id, local image path) pairs."""
+    from workers.vision.clip import embed_images, load_clip, resolve_device
+
+    config = embedding_config()
+    loaded = loaded or load_clip(spec, resolve_device(config.device))
+    return embed_images(spec, items, config, on_progress=on_progress, loaded=loaded)
+
+
 @job_kind(name="embed", label="Embed frames (CLIP)", queue=_embed_queue, clean_params=lambda params: {})
 def embed(job: Job, ctx: JobContext) -> dict[str, Any]:
     import numpy as np
 
-    from workers.vision.clip import EmbeddingConfig, embed_images, load_clip, resolve_device
+    from workers.vision.clip import load_clip, resolve_device
     from workers.vision.profiles import clip_spec
 
     project = job.project
     spec = clip_spec(settings.MODEL_PROFILE, settings.MODELS_DIR, project.clip_model_name, project.clip_pretrained)
     ctx.progress(0.0, f"Loading {spec.model_name}")
-    # Celery's prefork children are daemonic and may not start DataLoader worker processes:
-    # decode in this process there (the solo/threads pools and management commands can fork).
-    daemonic = multiprocessing.current_process().daemon
-    config = EmbeddingConfig(
-        batch_size=settings.EMBED_BATCH_SIZE, num_workers=0 if daemonic else settings.EMBED_NUM_WORKERS
-    )
-    device = resolve_device(config.device)
+    device = resolve_device(embedding_config().device)
     loaded = load_clip(spec, device)
 
     previous = EmbeddingRun.objects.filter(project=project, model_key=spec.key).order_by("-id").first()
@@ -91,10 +102,9 @@ def embed(job: Job, ctx: JobContext) -> dict[str, Any]:
 
     with local_paths([asset.image for asset in new_assets]) as paths:
         items = [(asset.id, path) for asset, path in zip(new_assets, paths, strict=True)]
-        result = embed_images(
+        result = embed_files(
             spec,
             items,
-            config,
             on_progress=lambda done, total: ctx.progress(done / max(total, 1), f"Embedded {done} of {total}"),
             loaded=loaded,
         )

@@ -1,14 +1,18 @@
 """The evaluation job: run every pipeline, score every caption, build the report.
 
-1. Each detector detects on the gold test split (Table 1) and on the eval set.
-2. The captioner captions the eval set once per pipeline (no detection, then each detector).
-   Both steps are ordinary detection / caption runs (their own jobs, run here one after the
-   other), so they show on the runs page and a retried evaluation reuses what finished.
-3. Model-free (length in the captioner's tokens, structure adherence), CLIPScore and the judge.
-4. The report: tables, statistics and examples, stored as JSON on the comparison.
+The evaluation itself loads no model. It is a parent job that starts its stages as child jobs,
+each on its own queue — so each model loads in its own worker process (one task per GPU worker
+child) and is freed when its stage ends — and sleeps (`waiting`) until they have ended:
+1. detection: each detector on the gold test split (Table 1) and on the eval set;
+2. captions: the captioner once per pipeline (no detection, then each detector's detections);
+3. scores: CLIPScore (on the embedding queue) and the judge (on the VLM queue);
+4. here, on the CPU: the model-free checks (length in the captioner's tokens, adherence) and the
+   report, stored as JSON on the comparison.
+Stages 1–2 are ordinary detection / caption runs, so they show on the runs page. Each time the
+parent wakes it runs from the top and finds what already exists, so a retry redoes nothing; a
+cancel of the evaluation reaches the stage that is running.
 """
 
-import time
 from typing import Any
 
 from django.conf import settings
@@ -18,16 +22,27 @@ from apps.captioning.models import Caption, Detection, DetectionRun
 from apps.captioning.services import caption_run_start, detection_run_start
 from apps.core.files import local_paths
 from apps.evaluation import report as report_builder
-from apps.evaluation.models import CaptionScore, Comparison, ComparisonPipeline
+from apps.evaluation import services
+from apps.evaluation.models import Comparison, ComparisonPipeline
 from apps.jobs.kinds import job_kind
-from apps.jobs.models import Job
-from apps.jobs.runner import JobContext, job_execute
+from apps.jobs.models import Job, JobStatus
+from apps.jobs.runner import JobCancelled, JobContext
+from apps.jobs.services import job_create
 from apps.media.models import Asset
 from apps.modelhub.specs import model_spec_for
+
+# Each step's share of the evaluation's progress bar.
+DETECTION_SPAN = (0.0, 0.35)
+CAPTION_SPAN = (0.35, 0.7)
+SCORE_SPAN = (0.7, 0.95)
 
 
 def _vlm_queue() -> str:
     return settings.VLM_QUEUE
+
+
+def _embed_queue() -> str:
+    return settings.EMBED_QUEUE
 
 
 def _comparison_param(params: dict[str, Any]) -> dict[str, Any]:
@@ -36,57 +51,127 @@ def _comparison_param(params: dict[str, Any]) -> dict[str, Any]:
     return {"comparison_id": params["comparison_id"]}
 
 
-def _run_child(job: Job, ctx: JobContext, fraction: float, message: str) -> None:
-    """Run a child job here (or wait for the worker that has it) and require its success."""
-    ctx.progress(fraction, message)
-    job_execute(job.id)
-    while not (job := Job.objects.get(id=job.id)).is_finished:
-        if job.status == "queued":  # re-queued by the sweeper (its worker died): this worker may be the only one
-            job_execute(job.id)
-        else:
-            ctx.progress(fraction, f"{message} (running elsewhere)")
-            time.sleep(1.0)
-    if job.status != "succeeded":
-        raise RuntimeError(f"{job.kind} job #{job.id} ended {job.status}: {job.error or job.message}")
+def _comparison(job: Job) -> Comparison:
+    return Comparison.objects.select_related("project", "eval_set", "captioner", "judge").get(
+        id=job.params["comparison_id"], project=job.project
+    )
 
 
-def _detections(pipeline: ComparisonPipeline, comparison: Comparison, ctx: JobContext, fraction: float) -> None:
-    project, detector = comparison.project, pipeline.detector
-    if comparison.test_labels and pipeline.test_detection_run is None:
-        pipeline.test_detection_run = detection_run_start(
-            project=project, model_version=detector, asset_ids=[int(k) for k in comparison.test_labels],
-            created_by=None, enqueue=False,
+def _shares(span: tuple[float, float], count: int) -> list[tuple[float, float]]:
+    start, end = span
+    width = (end - start) / max(count, 1)
+    return [(start + index * width, start + (index + 1) * width) for index in range(count)]
+
+
+def _await(ctx: JobContext, stages: list[tuple[Job, str]], span: tuple[float, float], step: str) -> None:
+    """Go on once every stage of this step succeeded; otherwise sleep until they end, or end the
+    evaluation the way its stage ended."""
+    running = [label for stage, label in stages if not stage.is_finished]
+    if running:
+        ctx.wait_for_stages(span[0], f"{step}: {', '.join(running)}")
+    for stage, label in stages:
+        if stage.status == JobStatus.CANCELLED:
+            raise JobCancelled()
+        if stage.status != JobStatus.SUCCEEDED:
+            raise RuntimeError(f"{label} (job #{stage.id}) ended {stage.status}: {stage.error or stage.message}")
+
+
+def _detection_stages(job: Job, comparison: Comparison, pipelines: list[ComparisonPipeline]) -> list[tuple[Job, str]]:
+    project = comparison.project
+    wanted = []
+    for pipeline in pipelines:
+        if pipeline.detector_id is None:
+            continue
+        if comparison.test_labels:
+            wanted.append((pipeline, "test_detection_run", [int(k) for k in comparison.test_labels], "gold test split"))
+        wanted.append((pipeline, "eval_detection_run", comparison.eval_set.asset_ids, "eval set"))
+    stages = []
+    for (pipeline, field, asset_ids, what), share in zip(wanted, _shares(DETECTION_SPAN, len(wanted)), strict=True):
+        run = getattr(pipeline, field)
+        if run is None:
+            run = detection_run_start(
+                project=project, model_version=pipeline.detector, asset_ids=asset_ids, created_by=job.created_by,
+                parent_job=job, parent_progress=share,
+            )  # fmt: skip
+            setattr(pipeline, field, run)
+            pipeline.save(update_fields=[field])
+        stages.append((run.job, f"{pipeline.detector.name} on the {what}"))
+    return stages
+
+
+def _caption_stages(job: Job, comparison: Comparison, pipelines: list[ComparisonPipeline]) -> list[tuple[Job, str]]:
+    stages = []
+    for pipeline, share in zip(pipelines, _shares(CAPTION_SPAN, len(pipelines)), strict=True):
+        if pipeline.caption_run is None:
+            detection_run = (  # fresh from the database: its job has just finished
+                DetectionRun.objects.select_related("job").get(id=pipeline.eval_detection_run_id)
+                if pipeline.eval_detection_run_id
+                else None
+            )
+            pipeline.caption_run = caption_run_start(
+                project=comparison.project,
+                model_version=comparison.captioner,
+                pipeline="detection" if pipeline.detector_id else "no_detection",
+                detection_run=detection_run,
+                asset_ids=comparison.eval_set.asset_ids,
+                created_by=job.created_by,
+                parent_job=job,
+                parent_progress=share,
+            )
+            pipeline.save(update_fields=["caption_run"])
+        stages.append((pipeline.caption_run.job, f"captions of {pipeline.label}"))
+    return stages
+
+
+SCORE_KINDS = {"evaluation_clipscore": "CLIPScore", "evaluation_judge": "the judge"}
+
+
+def _score_stages(job: Job, comparison: Comparison) -> list[tuple[Job, str]]:
+    kinds = ["evaluation_clipscore"] + (["evaluation_judge"] if comparison.judge_id else [])
+    existing = {child.kind: child for child in Job.objects.filter(parent=job, kind__in=kinds)}
+    stages = []
+    for kind, share in zip(kinds, _shares(SCORE_SPAN, len(kinds)), strict=True):
+        child = existing.get(kind) or job_create(
+            kind=kind, project=comparison.project, created_by=job.created_by,
+            params={"comparison_id": comparison.id}, parent=job, parent_progress=share,
         )  # fmt: skip
-        pipeline.save(update_fields=["test_detection_run"])
-    if pipeline.eval_detection_run is None:
-        pipeline.eval_detection_run = detection_run_start(
-            project=project, model_version=detector, asset_ids=comparison.eval_set.asset_ids, created_by=None,
-            enqueue=False,
-        )  # fmt: skip
-        pipeline.save(update_fields=["eval_detection_run"])
-    for run, what in ((pipeline.test_detection_run, "gold test split"), (pipeline.eval_detection_run, "eval set")):
-        if run is not None:
-            _run_child(run.job, ctx, fraction, f"{detector.name} detects on the {what}")
+        stages.append((child, SCORE_KINDS[kind]))
+    return stages
 
 
-def _captions(pipeline: ComparisonPipeline, comparison: Comparison, ctx: JobContext, fraction: float) -> None:
-    if pipeline.caption_run is None:
-        detection_run = (  # fresh from the database: its job has just finished
-            DetectionRun.objects.select_related("job").get(id=pipeline.eval_detection_run_id)
-            if pipeline.eval_detection_run_id
-            else None
-        )
-        pipeline.caption_run = caption_run_start(
-            project=comparison.project,
-            model_version=comparison.captioner,
-            pipeline="detection" if pipeline.detector_id else "no_detection",
-            detection_run=detection_run,
-            asset_ids=comparison.eval_set.asset_ids,
-            created_by=None,
-            enqueue=False,
-        )
-        pipeline.save(update_fields=["caption_run"])
-    _run_child(pipeline.caption_run.job, ctx, fraction, f"Captioning the eval set: {pipeline.label}")
+def _pipelines(comparison: Comparison) -> list[ComparisonPipeline]:
+    return list(
+        comparison.pipelines.select_related(
+            "detector", "caption_run__job", "eval_detection_run__job", "test_detection_run__job"
+        ).order_by("position")
+    )
+
+
+@job_kind(name="evaluate", label="Evaluate captioning pipelines", queue="cpu", clean_params=_comparison_param)
+def evaluate(job: Job, ctx: JobContext) -> dict[str, Any]:
+    comparison = _comparison(job)
+    pipelines = _pipelines(comparison)
+    _await(ctx, _detection_stages(job, comparison, pipelines), DETECTION_SPAN, "Detecting")
+    _await(ctx, _caption_stages(job, comparison, pipelines), CAPTION_SPAN, "Captioning the eval set")
+    score_stages = _score_stages(job, comparison)
+    _await(ctx, score_stages, SCORE_SPAN, "Scoring")
+    ctx.progress(SCORE_SPAN[1], "Model-free checks")
+    token_unit = _health(comparison, pipelines)
+    ctx.progress(0.99, "Building the report")
+    results = {stage.kind: stage.result for stage, _ in score_stages}
+    scoring = {
+        "token_unit": token_unit,
+        "clip_model": results["evaluation_clipscore"].get("clip_model"),
+        "judge": results.get("evaluation_judge", {}).get("judge"),
+    }
+    services.comparison_report_save(comparison=comparison, report=report_builder.build(comparison, scoring))
+    detecting = [p.eval_detection_run_id for p in pipelines if p.detector_id]
+    return {
+        "pipelines": len(pipelines),
+        "frames": len(comparison.eval_set.asset_ids),
+        "detections": Detection.objects.filter(run__in=detecting).count(),
+        "stages": Job.objects.filter(parent=job).count(),
+    }
 
 
 def _tokenizer(captioner_spec):
@@ -99,74 +184,25 @@ def _tokenizer(captioner_spec):
     return (lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]), f"{captioner_spec.name} tokens"
 
 
-def _score(comparison: Comparison, pipelines: list[ComparisonPipeline], ctx: JobContext) -> dict[str, Any]:
-    from workers.metrics.clipscore import clip_scores_for_images, load_clip_scorer
+def _health(comparison: Comparison, pipelines: list[ComparisonPipeline]) -> str:
     from workers.metrics.health import HealthConfig, caption_health
-    from workers.metrics.judge import JudgeItem, judge_captions
-    from workers.vision.profiles import clip_spec
-    from workers.vlm.backends import load_backend
-    from workers.vlm.parsing import caption_paragraph
 
-    project = comparison.project
     tokenize, token_unit = _tokenizer(model_spec_for(comparison.captioner))
-    health_config = HealthConfig(token_limit=comparison.params["token_limit"])
-    assets = {a.id: a for a in Asset.objects.filter(project=project, id__in=comparison.eval_set.asset_ids)}
-    clip = clip_spec(settings.MODEL_PROFILE, settings.MODELS_DIR, project.clip_model_name, project.clip_pretrained)
-    ctx.progress(0.8, "Loading CLIP for CLIPScore")
-    model, preprocess, clip_tokenizer = load_clip_scorer(clip, _device())
-    judge = None
-    if comparison.judge is not None:
-        ctx.progress(0.82, f"Loading the judge {comparison.judge.name}")
-        judge = load_backend(model_spec_for(comparison.judge, max_new_tokens=comparison.params["judge_max_new_tokens"]))
-    characters, references = roster_with_references(project)
-    ids = list(comparison.eval_set.asset_ids)
-    with (
-        local_paths([ref.image for ref in references]) as reference_paths,
-        local_paths([assets[i].image for i in ids]) as frame_paths,
-    ):
-        cards = list(character_cards(characters, references, reference_paths).values())
-        paths = dict(zip(ids, frame_paths, strict=True))
-        for index, pipeline in enumerate(pipelines):
-            captions = {c.asset_id: c for c in Caption.objects.filter(run=pipeline.caption_run)}
-            texts = {i: caption_paragraph(c.fields) if c.fields else c.raw_text for i, c in captions.items()}
-            clip_rows = {
-                row.key: row
-                for row in clip_scores_for_images(
-                    model, preprocess, clip_tokenizer, [(i, paths[i]) for i in ids], texts
-                ).rows
-            }
-            judged = {}
-            if judge is not None:
-                items = [
-                    JudgeItem(i, paths[i], captions[i].fields or captions[i].raw_text) for i in ids if i in captions
-                ]
-                judged = {row.key: row for row in judge_captions(judge, items, cards).rows}
-            for asset_id in ids:
-                caption = captions.get(asset_id)
-                health = caption_health(asset_id, caption.raw_text if caption else "", tokenize, health_config)
-                clip_row, judge_row = clip_rows.get(asset_id), judged.get(asset_id)
-                CaptionScore.objects.update_or_create(
-                    pipeline=pipeline,
-                    asset_id=asset_id,
-                    defaults={
-                        "tokens": health.tokens,
-                        "too_long": health.too_long,
-                        "adheres": health.adheres,
-                        "health": {
-                            "parsed": health.parsed, "repairs": list(health.repairs),
-                            "missing": list(health.missing_fields), "empty": list(health.empty_fields),
-                            "error": health.error,
-                        },
-                        "clip_score": clip_row.clip_score if clip_row else None,
-                        "clip_chunked": bool(clip_row and clip_row.chunked),
-                        "judge_status": judge_row.status if judge_row else "",
-                        "judge_scores": dict(judge_row.scores or {}) if judge_row else {},
-                        "judge_overall": judge_row.overall if judge_row else None,
-                        "judge_raw": (judge_row.raw if judge_row else "")[:4000],
-                    },
-                )  # fmt: skip
-            ctx.progress(0.84 + 0.14 * (index + 1) / len(pipelines), f"Scored {pipeline.label}")
-    return {"token_unit": token_unit, "clip_model": clip.key, "judge": judge.spec.version if judge else None}
+    config = HealthConfig(token_limit=comparison.params["token_limit"])
+    for pipeline in pipelines:
+        raw = dict(Caption.objects.filter(run=pipeline.caption_run).values_list("asset_id", "raw_text"))
+        services.caption_scores_record_health(
+            pipeline=pipeline,
+            health={
+                asset_id: caption_health(asset_id, raw.get(asset_id, ""), tokenize, config)
+                for asset_id in comparison.eval_set.asset_ids
+            },
+        )
+    return token_unit
+
+
+def _caption_texts(pipeline: ComparisonPipeline) -> dict[int, Caption]:
+    return {c.asset_id: c for c in Caption.objects.filter(run=pipeline.caption_run)}
 
 
 def _device():
@@ -175,20 +211,59 @@ def _device():
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-@job_kind(name="evaluate", label="Evaluate captioning pipelines", queue=_vlm_queue, clean_params=_comparison_param)
-def evaluate(job: Job, ctx: JobContext) -> dict[str, Any]:
-    comparison = Comparison.objects.select_related("project", "eval_set", "captioner", "judge").get(
-        id=job.params["comparison_id"], project=job.project
-    )
-    pipelines = list(comparison.pipelines.select_related("detector", "caption_run__job").order_by("position"))
-    detecting = [p for p in pipelines if p.detector_id]
-    for index, pipeline in enumerate(detecting):
-        _detections(pipeline, comparison, ctx, 0.4 * index / len(detecting))
-    for index, pipeline in enumerate(pipelines):
-        _captions(pipeline, comparison, ctx, 0.4 + 0.4 * index / len(pipelines))
-    scoring = _score(comparison, pipelines, ctx)
-    ctx.progress(0.99, "Building the report")
-    comparison.report = report_builder.build(comparison, scoring)
-    comparison.save(update_fields=["report", "updated_at"])
-    detections = Detection.objects.filter(run__in=[p.eval_detection_run_id for p in detecting]).count()
-    return {"pipelines": len(pipelines), "frames": len(comparison.eval_set.asset_ids), "detections": detections}
+@job_kind(
+    name="evaluation_clipscore",
+    label="CLIPScore of an evaluation's captions",
+    queue=_embed_queue,
+    clean_params=_comparison_param,
+)
+def evaluation_clipscore(job: Job, ctx: JobContext) -> dict[str, Any]:
+    from workers.metrics.clipscore import clip_scores_for_images, load_clip_scorer
+    from workers.vision.profiles import clip_spec
+    from workers.vlm.parsing import caption_paragraph
+
+    comparison = _comparison(job)
+    project, ids = comparison.project, list(comparison.eval_set.asset_ids)
+    clip = clip_spec(settings.MODEL_PROFILE, settings.MODELS_DIR, project.clip_model_name, project.clip_pretrained)
+    ctx.progress(0.0, f"Loading CLIP {clip.key}")
+    model, preprocess, tokenizer = load_clip_scorer(clip, _device())
+    assets = {a.id: a for a in Asset.objects.filter(project=project, id__in=ids)}
+    pipelines = _pipelines(comparison)
+    with local_paths([assets[i].image for i in ids]) as frame_paths:
+        paths = list(zip(ids, frame_paths, strict=True))
+        for index, pipeline in enumerate(pipelines):
+            captions = _caption_texts(pipeline)
+            texts = {i: caption_paragraph(c.fields) if c.fields else c.raw_text for i, c in captions.items()}
+            rows = clip_scores_for_images(model, preprocess, tokenizer, paths, texts).rows
+            services.caption_scores_record_clip(pipeline=pipeline, rows=rows)
+            ctx.progress((index + 1) / len(pipelines), f"CLIPScore of {pipeline.label}")
+    return {"clip_model": clip.key}
+
+
+@job_kind(
+    name="evaluation_judge", label="Judge an evaluation's captions", queue=_vlm_queue, clean_params=_comparison_param
+)
+def evaluation_judge(job: Job, ctx: JobContext) -> dict[str, Any]:
+    from workers.metrics.judge import JudgeItem, judge_captions
+    from workers.vlm.backends import load_backend
+
+    comparison = _comparison(job)
+    project, ids = comparison.project, list(comparison.eval_set.asset_ids)
+    spec = model_spec_for(comparison.judge, max_new_tokens=comparison.params["judge_max_new_tokens"])
+    ctx.progress(0.0, f"Loading the judge {comparison.judge.name}")
+    judge = load_backend(spec)
+    assets = {a.id: a for a in Asset.objects.filter(project=project, id__in=ids)}
+    characters, references = roster_with_references(project)
+    pipelines = _pipelines(comparison)
+    with (
+        local_paths([ref.image for ref in references]) as reference_paths,
+        local_paths([assets[i].image for i in ids]) as frame_paths,
+    ):
+        cards = list(character_cards(characters, references, reference_paths).values())
+        paths = dict(zip(ids, frame_paths, strict=True))
+        for index, pipeline in enumerate(pipelines):
+            captions = _caption_texts(pipeline)
+            items = [JudgeItem(i, paths[i], captions[i].fields or captions[i].raw_text) for i in ids if i in captions]
+            services.caption_scores_record_judge(pipeline=pipeline, rows=judge_captions(judge, items, cards).rows)
+            ctx.progress((index + 1) / len(pipelines), f"Judged {pipeline.label}")
+    return {"judge": judge.spec.version}

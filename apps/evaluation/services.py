@@ -8,7 +8,7 @@ from django.db import transaction
 
 from apps.core.errors import ApplicationError
 from apps.curation.models import GoldItem
-from apps.evaluation.models import Comparison, ComparisonPipeline, EvalSet
+from apps.evaluation.models import CaptionScore, Comparison, ComparisonPipeline, EvalSet
 from apps.jobs.services import job_create
 from apps.labeling.models import LabelingProject
 from apps.labeling.selectors import gold_label_map
@@ -144,3 +144,60 @@ def comparison_start(
     )
     comparison.save(update_fields=["job", "updated_at"])
     return comparison
+
+
+def _caption_scores_update(*, pipeline: ComparisonPipeline, values: dict[int, dict[str, Any]]) -> None:
+    """Each scoring stage writes its own columns of the per-caption rows; the first creates them."""
+    for asset_id, fields in values.items():
+        CaptionScore.objects.update_or_create(pipeline=pipeline, asset_id=asset_id, defaults=fields)
+
+
+@transaction.atomic
+def caption_scores_record_health(*, pipeline: ComparisonPipeline, health: dict[int, Any]) -> None:
+    _caption_scores_update(
+        pipeline=pipeline,
+        values={
+            asset_id: {
+                "tokens": row.tokens,
+                "too_long": row.too_long,
+                "adheres": row.adheres,
+                "health": {
+                    "parsed": row.parsed,
+                    "repairs": list(row.repairs),
+                    "missing": list(row.missing_fields),
+                    "empty": list(row.empty_fields),
+                    "error": row.error,
+                },
+            }
+            for asset_id, row in health.items()
+        },
+    )
+
+
+@transaction.atomic
+def caption_scores_record_clip(*, pipeline: ComparisonPipeline, rows) -> None:
+    _caption_scores_update(
+        pipeline=pipeline,
+        values={row.key: {"clip_score": row.clip_score, "clip_chunked": bool(row.chunked)} for row in rows},
+    )
+
+
+@transaction.atomic
+def caption_scores_record_judge(*, pipeline: ComparisonPipeline, rows) -> None:
+    _caption_scores_update(
+        pipeline=pipeline,
+        values={
+            row.key: {
+                "judge_status": row.status,
+                "judge_scores": dict(row.scores or {}),
+                "judge_overall": row.overall,
+                "judge_raw": (row.raw or "")[:4000],
+            }
+            for row in rows
+        },
+    )
+
+
+def comparison_report_save(*, comparison: Comparison, report: dict[str, Any]) -> None:
+    comparison.report = report
+    comparison.save(update_fields=["report", "updated_at"])

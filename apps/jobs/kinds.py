@@ -27,6 +27,10 @@ class JobKind:
     # Only launchable kinds may be started from the generic launch form / jobs API; the others are
     # started by their own services, which validate what their parameters point at.
     launchable: bool = False
+    # Clean-up once the job has ended — run by whoever ended it: the attempt that still owned it,
+    # a cancel, or the sweeper giving up on a dead worker; never by a superseded attempt, whose
+    # successor may still need what would be cleaned up (e.g. an ingest's staged uploads).
+    cleanup: Callable[["Job"], None] | None = None
 
     def resolve_queue(self) -> str:
         queue = self.queue() if callable(self.queue) else self.queue
@@ -47,6 +51,7 @@ def job_kind(
     soft_time_limit: int | None = None,
     time_limit: int | None = None,
     launchable: bool = False,
+    cleanup: Callable[["Job"], None] | None = None,
 ) -> Callable[[JobHandler], JobHandler]:
     if not callable(queue) and queue not in ("cpu", "gpu"):
         raise ValueError(f"Unknown queue {queue!r} for job kind {name!r}.")
@@ -63,6 +68,7 @@ def job_kind(
             soft_time_limit=soft_time_limit,
             time_limit=time_limit,
             launchable=launchable,
+            cleanup=cleanup,
         )
         return handler
 

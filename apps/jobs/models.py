@@ -7,6 +7,9 @@ from apps.core.models import BaseModel
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
+    # A parent job (e.g. an evaluation) between its stages: its child jobs run on their own queues
+    # and wake it when the last of them ends. It holds no worker and has no heartbeat to watch.
+    WAITING = "waiting", "Waiting for its stages"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
@@ -41,6 +44,11 @@ class Job(BaseModel):
     params = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    # A stage of a parent job: its progress moves the parent's bar across [from, to], a cancel of
+    # the parent reaches it, and its end wakes the parent.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    parent_progress_from = models.FloatField(default=0.0)
+    parent_progress_to = models.FloatField(default=0.0)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -58,6 +66,13 @@ class Job(BaseModel):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+    @property
+    def kind_label(self) -> str:
+        from apps.jobs.kinds import JOB_KINDS
+
+        spec = JOB_KINDS.get(self.kind)
+        return spec.label if spec else self.kind
 
     @property
     def progress_percent(self) -> int:

@@ -6,8 +6,11 @@ thread keeps the heartbeat fresh during long single steps, so the sweeper only s
 stale when its worker is really gone.
 """
 
+import gc
 import logging
+import os
 import socket
+import sys
 import threading
 import traceback as traceback_module
 from collections.abc import Callable
@@ -18,7 +21,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from apps.jobs import services
-from apps.jobs.kinds import job_kind_get
+from apps.jobs.kinds import JOB_KINDS, job_kind_get
 
 logger = logging.getLogger(__name__)
 
@@ -27,14 +30,56 @@ class JobCancelled(Exception):
     """Raised at a progress report after a lead asked to cancel; the handler may clean up."""
 
 
+class JobWaiting(Exception):  # noqa: N818 — a signal to the runner, not an error
+    """Raised by `ctx.wait_for_stages`: the handler started its next stages (child jobs) and gives
+    its worker back; it runs again, from the top, once they have all ended."""
+
+    def __init__(self, progress: float, message: str):
+        super().__init__(message)
+        self.progress = progress
+        self.message = message
+
+
 class JobContext:
-    def __init__(self, job_id: int, attempt: int | None = None):
+    def __init__(
+        self,
+        job_id: int,
+        attempt: int | None = None,
+        parent_id: int | None = None,
+        parent_span: tuple[float, float] = (0.0, 0.0),
+        label: str = "",
+    ):
         self.job_id = job_id
         self.attempt = attempt  # progress from an attempt that lost the job raises JobSuperseded
+        self.parent_id = parent_id  # a stage of this parent job: its bar moves with ours
+        self.parent_span = parent_span
+        self.label = label
+
+    @classmethod
+    def for_job(cls, job, attempt: int | None = None) -> "JobContext":
+        spec = JOB_KINDS.get(job.kind)
+        return cls(
+            job.id,
+            attempt,
+            parent_id=job.parent_id,
+            parent_span=(job.parent_progress_from, job.parent_progress_to),
+            label=spec.label if spec else job.kind,
+        )
 
     def progress(self, fraction: float, message: str = "") -> None:
         if services.job_report_progress(job_id=self.job_id, progress=fraction, message=message, attempt=self.attempt):
             raise JobCancelled()
+        if self.parent_id is not None:
+            services.job_report_stage_progress(
+                parent_id=self.parent_id,
+                span=self.parent_span,
+                progress=fraction,
+                message=f"{self.label} (job #{self.job_id}): {message}" if message else self.label,
+            )
+
+    def wait_for_stages(self, fraction: float, message: str) -> None:
+        """Give the worker back until every child job of this one has ended (never returns)."""
+        raise JobWaiting(fraction, message)
 
     def log(self, text: str) -> None:
         """A line for the job page's log (use for milestones, not every step)."""
@@ -92,7 +137,7 @@ def _write_final(write: Callable[[], bool]) -> None:
 def job_execute(job_id: int) -> str:
     """The body of the Celery task. Returns the outcome for logs."""
     close_old_connections()
-    job = services.job_claim(job_id=job_id, worker=f"{socket.gethostname()}")
+    job = services.job_claim(job_id=job_id, worker=f"{socket.gethostname()} (pid {os.getpid()})")
     if job is None:
         logger.info("Job %s not claimable (duplicate delivery, cancelled or finished); skipping", job_id)
         return "skipped"
@@ -101,7 +146,13 @@ def job_execute(job_id: int) -> str:
     heartbeat.start()
     outcome = "failed"
     try:
-        result: dict[str, Any] = job_kind_get(job.kind).handler(job, JobContext(job.id, attempt)) or {}
+        result: dict[str, Any] = job_kind_get(job.kind).handler(job, JobContext.for_job(job, attempt)) or {}
+    except JobWaiting as signal:
+        outcome = "waiting"
+        progress, message = signal.progress, signal.message
+        _write_final(
+            lambda: services.job_mark_waiting(job_id=job.id, attempt=attempt, progress=progress, message=message)
+        )
     except services.JobSuperseded:
         outcome = "superseded"  # a newer attempt owns the job: write nothing more
         logger.warning("Job %s attempt %s was superseded; stopping", job.id, attempt)
@@ -124,4 +175,15 @@ def job_execute(job_id: int) -> str:
         _write_final(lambda: services.job_mark_succeeded(job_id=job.id, result=result, attempt=attempt))
     finally:
         heartbeat.stop()
+        _free_memory()
     return outcome
+
+
+def _free_memory() -> None:
+    """A job's models are garbage once its handler returned; give their memory back now, not at the
+    next allocation (a worker running jobs in-process, e.g. a management command, runs several).
+    torch is only asked if a handler already imported it: the web process never loads it."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()

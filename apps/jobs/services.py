@@ -12,13 +12,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import F, Value
-from django.db.models.functions import Concat
+from django.db.models import Exists, F, Value
+from django.db.models.functions import Concat, Greatest
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError, InvalidStateError
-from apps.jobs.kinds import job_kind_get
-from apps.jobs.models import Job, JobStatus
+from apps.jobs.kinds import JOB_KINDS, job_kind_get
+from apps.jobs.models import FINISHED_STATUSES, Job, JobStatus
 from apps.projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -49,11 +49,15 @@ def job_create(
     created_by: User | None,
     params: dict[str, Any] | None = None,
     enqueue: bool = True,
+    parent: Job | None = None,
+    parent_progress: tuple[float, float] = (0.0, 0.0),
 ) -> Job:
     """Create a queued job and enqueue it once the transaction commits (no orphan messages).
 
     `enqueue=False` is for callers that run the job in their own process (management commands);
-    the sweeper still sends such a job to a worker if it is never claimed.
+    the sweeper still sends such a job to a worker if it is never claimed. `parent` makes the job a
+    stage of another job (see `job_wait_for_children`): its progress moves the parent's bar across
+    `parent_progress` (from, to), and its end wakes the parent.
     """
     spec = job_kind_get(kind)
     try:
@@ -68,7 +72,12 @@ def job_create(
         params=cleaned,
         max_attempts=settings.JOB_MAX_ATTEMPTS,
         message="Waiting for a worker",
-        log=f"{timezone.now():%Y-%m-%d %H:%M:%S}  created by {created_by.username if created_by else 'system'}\n",
+        log=f"{timezone.now():%Y-%m-%d %H:%M:%S}  created by {created_by.username if created_by else 'system'}"
+        + (f" as a stage of job #{parent.id}" if parent else "")
+        + "\n",
+        parent=parent,
+        parent_progress_from=parent_progress[0],
+        parent_progress_to=parent_progress[1],
     )
     if enqueue:
         transaction.on_commit(lambda: job_enqueue(job_id=job.id))
@@ -155,12 +164,92 @@ def job_report_progress(*, job_id: int, progress: float, message: str = "", atte
     return bool(Job.objects.filter(id=job_id, cancel_requested=True).exists())
 
 
+def job_owned(*, job_id: int, attempt: int | None) -> bool:
+    """Whether `attempt` still owns the running job: clean-up that another attempt may still need
+    (staged uploads, temporary files) is only done by the owner."""
+    return _own(job_id, attempt).exists()
+
+
+def job_report_stage_progress(*, parent_id: int, span: tuple[float, float], progress: float, message: str) -> None:
+    """A stage's progress moves its waiting parent's bar across the stage's span, never backwards
+    (stages of one step may report in turns)."""
+    start, end = span
+    at = start + (end - start) * min(1.0, max(0.0, float(progress)))
+    Job.objects.filter(id=parent_id, status=JobStatus.WAITING).update(
+        progress=Greatest(F("progress"), Value(min(1.0, max(0.0, at)))), message=message[:500]
+    )
+
+
+def job_mark_waiting(*, job_id: int, attempt: int | None, progress: float, message: str) -> bool:
+    """The parent's handler started (or found) its next stages and returns its worker: it sleeps
+    until the last child ends (`_wake_parent`). Each wake is a new claim, so each step of the parent
+    gets its own attempts: a stage's worker dying is the stage's business, not the parent's."""
+    updated = (
+        _own(job_id, attempt)
+        .filter(cancel_requested=False)
+        .update(
+            status=JobStatus.WAITING,
+            progress=min(1.0, max(0.0, progress)),
+            message=message[:500],
+            heartbeat_at=timezone.now(),
+            max_attempts=F("attempts") + settings.JOB_MAX_ATTEMPTS,
+            log=log_line(f"waiting: {message[:200]}"),
+        )
+    )
+    if not updated:  # a cancel arrived while it started its stages (a queued parent is never claimed)
+        return job_mark_cancelled(job_id=job_id, attempt=attempt)
+    _wake_parent(job_id)  # the children may all have ended already
+    return True
+
+
+def _wake_parent(parent_id: int) -> bool:
+    """Queue a waiting parent again once none of its children is still to run."""
+    unfinished = Job.objects.filter(parent_id=parent_id).exclude(status__in=FINISHED_STATUSES)
+    woken = (
+        Job.objects.filter(id=parent_id, status=JobStatus.WAITING)
+        .exclude(Exists(unfinished))
+        .update(
+            status=JobStatus.QUEUED,
+            message="Its stages have ended; waiting for a worker",
+            enqueued_at=None,
+            log=log_line("stages ended; queued again"),
+        )
+    )
+    if woken:
+        job_enqueue(job_id=parent_id)
+    return bool(woken)
+
+
 def _finish(job_id: int, status: JobStatus, attempt: int | None, **fields: Any) -> bool:
     note = f"{status}" + (f": {fields['error']}" if fields.get("error") else "")
     updated = _own(job_id, attempt).update(
         status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), log=log_line(note), **fields
     )
+    if updated:
+        _after_end(job_id)
     return bool(updated)
+
+
+def _after_end(job_id: int) -> None:
+    """A job has just ended, by its worker, a cancel or the sweeper: wake its parent (if this was
+    the last running stage), stop its stages (if it was a parent), and run its kind's clean-up."""
+    job = Job.objects.filter(id=job_id).first()
+    if job is None:
+        return
+    spec = JOB_KINDS.get(job.kind)
+    cleanup = spec.cleanup if spec else None
+    if cleanup is not None:
+        try:
+            cleanup(job)
+        except Exception:  # the job's outcome is written; a failed clean-up is only worth a log line
+            logger.exception("Clean-up after job %s failed", job_id)
+    if job.parent_id is not None:
+        _wake_parent(job.parent_id)
+    for child in Job.objects.filter(parent_id=job_id).exclude(status__in=FINISHED_STATUSES):
+        try:
+            job_cancel(job=child)
+        except InvalidStateError:
+            pass  # it ended meanwhile
 
 
 def job_mark_succeeded(*, job_id: int, result: dict[str, Any], attempt: int | None = None) -> bool:
@@ -193,8 +282,18 @@ def job_cancel(*, job: Job) -> Job:
         message="Cancel requested; stopping at the next step",
         log=log_line("cancel requested"),
     )
+    # A waiting parent holds no worker: it ends at once, and the cancel goes on to its running stage.
+    waiting = (queued or running) or Job.objects.filter(id=job.id, status=JobStatus.WAITING).update(
+        cancel_requested=True,
+        status=JobStatus.CANCELLED,
+        finished_at=now,
+        message="Cancelled by a lead",
+        log=log_line("cancelled while its stages ran"),
+    )
+    if queued or waiting:
+        _after_end(job.id)
     job.refresh_from_db()
-    if not (queued or running):
+    if not (queued or running or waiting):
         raise InvalidStateError(f"The job has already {job.status}.")
     return job
 
@@ -211,11 +310,12 @@ def jobs_sweep(
       Re-queue it while attempts remain, otherwise fail it with the reason.
     - queued, last enqueued longer than `reenqueue_after` ago: the message may never have
       reached the broker (down at enqueue) or was lost; send it again (duplicates are no-ops).
+    - waiting, with every stage ended: the wake-up was lost; queue the parent again.
     """
     now = now or timezone.now()
     stale_after = settings.JOB_STALE_AFTER_SECONDS if stale_after is None else stale_after
     reenqueue_after = settings.JOB_REENQUEUE_AFTER_SECONDS if reenqueue_after is None else reenqueue_after
-    outcome: dict[str, list[int]] = {"requeued": [], "failed": [], "cancelled": [], "reenqueued": []}
+    outcome: dict[str, list[int]] = {"requeued": [], "failed": [], "cancelled": [], "reenqueued": [], "woken": []}
 
     stale_cutoff = now - timedelta(seconds=stale_after)
     for job in Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale_cutoff):
@@ -228,6 +328,7 @@ def jobs_sweep(
                 log=log_line("cancelled: the worker stopped before it could acknowledge the cancel"),
             ):
                 outcome["cancelled"].append(job.id)
+                _after_end(job.id)
         elif job.attempts < job.max_attempts:
             requeued = Job.objects.filter(id=job.id, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at).update(
                 status=JobStatus.QUEUED,
@@ -249,6 +350,13 @@ def jobs_sweep(
             )
             if failed:
                 outcome["failed"].append(job.id)
+                _after_end(job.id)
+
+    # A parent whose last stage ended while the wake-up was lost (its worker died between the two
+    # writes) is woken here.
+    for parent_id in Job.objects.filter(status=JobStatus.WAITING).values_list("id", flat=True):
+        if _wake_parent(parent_id):
+            outcome["woken"].append(parent_id)
 
     # A job still queued long after its message was sent may have lost it (broker restarted without
     # persistence) — or may just be waiting behind a long queue. Re-send with exponential backoff

@@ -51,7 +51,8 @@ def job_progress(request: HttpRequest, job_id: int) -> HttpResponse:
     """The progress bar partial the pages poll; answers 286 when the job has ended so htmx stops."""
     job = selectors.job_get(user=request.user, job_id=job_id)
     reload_when_done = request.GET.get("reload") == "1"
-    response = render(request, "jobs/_progress.html", {"job": job, "reload_when_done": reload_when_done})
+    context = {"job": job, "reload_when_done": reload_when_done, "show_stages": request.GET.get("stages") == "1"}
+    response = render(request, "jobs/_progress.html", context)
     if job.is_finished and reload_when_done:
         # The job page shows the result and error too: reload it once, it then stops polling.
         response["HX-Refresh"] = "true"

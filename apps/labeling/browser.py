@@ -1,13 +1,21 @@
-"""Label Studio as a person's browser uses it: sign up, log in, submit and change annotations.
+"""Label Studio as a person's browser uses it: log in, submit and change annotations.
 
 The demo and the tests stand in for annotators with this: the same session-cookie + CSRF
 requests the labelling page sends (`POST /api/tasks/<id>/annotations/`,
-`PATCH /api/annotations/<id>/`), not an admin shortcut.
+`PATCH /api/annotations/<id>/`), not an admin shortcut. The app also signs accounts up through it
+with the organisation's invitation token (services.accounts): open-source Label Studio sets a
+password nowhere else, and its open sign-up is off.
 """
+
+from urllib.parse import quote
 
 import httpx
 
 from apps.labeling.client import LabelStudioError, LabelStudioUnavailable
+
+
+class LabelStudioAccountExists(LabelStudioError):
+    """Label Studio already has an account with this e-mail."""
 
 
 class LabelStudioBrowser:
@@ -48,18 +56,58 @@ class LabelStudioBrowser:
             raise LabelStudioError(f"{method} {path}: {response.status_code} {response.text[:300]}")
         return response.json()
 
-    def current_email(self) -> str:
-        response = self.http.get("/api/current-user/whoami")
-        return response.json().get("email", "") if response.status_code == 200 else ""
+    def whoami(self) -> dict | None:
+        """{"id", "email", ...} of the logged-in user; None when nobody is."""
+        try:
+            response = self.http.get("/api/current-user/whoami")
+        except httpx.TransportError as exc:
+            raise LabelStudioUnavailable(f"Label Studio did not answer: {exc}") from exc
+        if response.status_code >= 500:
+            raise LabelStudioUnavailable(f"Label Studio answered {response.status_code} to whoami")
+        return response.json() if response.status_code == 200 else None
 
-    def log_in(self, email: str, password: str) -> None:
-        """Log in; an unknown e-mail is signed up first (open sign-up, as on a fresh Label Studio)."""
-        self._form("/user/login/", {"email": email, "password": password})
-        if self.current_email().lower() == email.lower():
-            return
-        self._form("/user/signup/", {"email": email, "password": password})
-        if self.current_email().lower() != email.lower():
-            raise LabelStudioError(f"Could not log in to Label Studio as {email} (wrong password?).")
+    def current_email(self) -> str:
+        me = self.whoami()
+        return str(me.get("email", "")) if me else ""
+
+    def try_log_in(self, email: str, password: str) -> dict | None:
+        """Log in; the logged-in user, or None if Label Studio refused this e-mail and password."""
+        response = self._form("/user/login/", {"email": email, "password": password})
+        if response.status_code >= 500:
+            raise LabelStudioUnavailable(f"Label Studio answered {response.status_code} to a log-in")
+        me = self.whoami()
+        return me if me and str(me.get("email", "")).lower() == email.lower() else None
+
+    def log_in(self, email: str, password: str) -> dict:
+        """Log in to an existing account (sign-up is off: the app makes accounts, services.accounts)."""
+        me = self.try_log_in(email, password)
+        if me is None:
+            raise LabelStudioError(
+                f"Could not log in to Label Studio as {email}: no such account (a lead makes it from the "
+                "labelling page) or another password."
+            )
+        return me
+
+    def sign_up(self, email: str, password: str, invite_token: str) -> dict:
+        """Sign an account up with the organisation's invitation token; the new user."""
+        response = self._form(f"/user/signup/?token={quote(invite_token)}", {"email": email, "password": password})
+        if response.status_code >= 500:
+            raise LabelStudioUnavailable(f"Label Studio answered {response.status_code} to a sign-up")
+        if response.status_code == 403:
+            raise LabelStudioError("Label Studio refused the sign-up: the invitation token is wrong.")
+        me = self.whoami()
+        if me and str(me.get("email", "")).lower() == email.lower():
+            return me
+        if "already exists" in response.text:
+            raise LabelStudioAccountExists(f"Label Studio already has an account for {email}.")
+        raise LabelStudioError(f"Label Studio did not sign {email} up ({response.status_code}).")
+
+    def log_out(self) -> None:
+        try:
+            self.http.get("/logout")
+        except httpx.TransportError:
+            pass
+        self.http.cookies.clear()
 
     def annotate(self, task_id: int, result: list[dict], lead_time: float = 5.0) -> dict:
         return self._api("POST", f"/api/tasks/{task_id}/annotations/", {"result": result, "lead_time": lead_time})

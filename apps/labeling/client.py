@@ -4,10 +4,17 @@ Every call retries transient faults (connection refused, timeouts, 5xx, 429) wit
 backoff, then raises `LabelStudioUnavailable`: callers record "sync pending" and leave the rest
 to the periodic reconciliation. A 4xx is our mistake or bad data and raises `LabelStudioError`.
 Strings coming back from Label Studio are data, never markup: templates escape them.
+
+A create (project, webhook, task import) is never sent again blindly: a timeout, a dropped
+connection or a 5xx may come after Label Studio did the work, so before each retry the client
+looks for what the lost attempt made — the project by the marker in its description, the webhook
+by its URL in the project, tasks by our asset id in their data — and adopts it. The SDK's own
+retries are off (they would re-send a POST after a dropped connection).
 """
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,6 +30,7 @@ from label_studio_sdk.label_interface import LabelInterface
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
 # The SDK would retry some faults on its own, with its own sleeps; one retry policy (ours) is enough.
 NO_SDK_RETRIES = {"max_retries": 0}
 
@@ -37,6 +45,11 @@ class LabelStudioUnavailable(LabelStudioError):
 
 class LabelStudioNotConfigured(LabelStudioError):
     pass
+
+
+def project_marker(key: str) -> str:
+    """Written into the Label Studio project's description: finds the project again after a lost answer."""
+    return f"[vivecaption {key}]"
 
 
 @dataclass(frozen=True)
@@ -95,22 +108,43 @@ class LabelStudioClient:
         self.retries = retries if retries is not None else settings.LABEL_STUDIO_RETRIES
         self.backoff_seconds = backoff_seconds if backoff_seconds is not None else settings.LABEL_STUDIO_BACKOFF_SECONDS
         self.sleep = sleep
-        self.sdk = LabelStudio(base_url=self.url, api_key=token, timeout=self.timeout)
+        # max_retries=0: the SDK re-sends after a dropped connection or a 5xx, a create included.
+        self.sdk = LabelStudio(base_url=self.url, api_key=token, timeout=self.timeout, max_retries=0)
+
+    def _fault(self, what: str, exc: Exception, attempt: int) -> None:
+        """Raise for a fault not worth retrying (or the last one); otherwise wait before the retry."""
+        if not _transient(exc):
+            if isinstance(exc, ApiError):
+                raise LabelStudioError(f"Label Studio refused to {what}: {exc.status_code} {exc.body}") from exc
+            raise exc
+        if attempt == self.retries:
+            raise LabelStudioUnavailable(f"Label Studio did not answer to {what}: {exc}") from exc
+        delay = self.backoff_seconds * 2**attempt
+        logger.warning("Label Studio %s failed (%s); retry %d in %.1f s", what, exc, attempt + 1, delay)
+        self.sleep(delay)
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
+        """A read or an idempotent write: retried as it is."""
         for attempt in range(self.retries + 1):
             try:
                 return call()
-            except Exception as exc:  # noqa: BLE001 — classified just below
-                if not _transient(exc):
-                    if isinstance(exc, ApiError):
-                        raise LabelStudioError(f"Label Studio refused to {what}: {exc.status_code} {exc.body}") from exc
-                    raise
-                if attempt == self.retries:
-                    raise LabelStudioUnavailable(f"Label Studio did not answer to {what}: {exc}") from exc
-                delay = self.backoff_seconds * 2**attempt
-                logger.warning("Label Studio %s failed (%s); retry %d in %.1f s", what, exc, attempt + 1, delay)
-                self.sleep(delay)
+            except Exception as exc:  # noqa: BLE001 — classified by _fault
+                self._fault(what, exc, attempt)
+        raise AssertionError("unreachable")
+
+    def _create(self, what: str, send: Callable[[], T], adopt: Callable[[], T | None]) -> T:
+        """A create: after a fault whose outcome is unknown, adopt what the lost attempt made before
+        sending again (`adopt` returns None when there is nothing to adopt)."""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                adopted = adopt()
+                if adopted is not None:
+                    logger.warning("Label Studio did %s before its answer was lost: adopted, not sent again", what)
+                    return adopted
+            try:
+                return send()
+            except Exception as exc:  # noqa: BLE001 — classified by _fault
+                self._fault(what, exc, attempt)
         raise AssertionError("unreachable")
 
     # --- health -----------------------------------------------------------------------------
@@ -122,18 +156,49 @@ class LabelStudioClient:
         return str(release or "unknown")
 
     # --- projects and tasks -----------------------------------------------------------------
-    def project_create(self, *, title: str, label_config: str, description: str) -> int:
-        project = self._call(
+    def project_find(self, *, marker: str) -> int | None:
+        """The project whose description carries `marker` (the oldest, should there be several)."""
+        found: list[int] = []
+        page = 1
+        while True:
+            try:
+                pager = self._call(
+                    "list projects",
+                    lambda page=page: self.sdk.projects.list(
+                        page=page, page_size=100, include="id,description", request_options=NO_SDK_RETRIES
+                    ),
+                )
+            except LabelStudioError as exc:
+                if isinstance(exc.__cause__, ApiError) and exc.__cause__.status_code == 404 and page > 1:
+                    break  # past the last page
+                raise
+            items = list(pager.items or [])
+            found += [int(p.id) for p in items if marker in (getattr(p, "description", "") or "")]
+            if len(items) < 100:
+                break
+            page += 1
+        return min(found) if found else None
+
+    def project_create(self, *, title: str, label_config: str, description: str, marker: str | None = None) -> int:
+        """Create the project, or adopt the one an earlier, interrupted attempt created (found by `marker`;
+        without one, a fresh marker still guards this call's own retries)."""
+        marker = marker or project_marker(uuid.uuid4().hex)
+        existing = self.project_find(marker=marker)
+        if existing is not None:
+            return existing
+        return self._create(
             "create a project",
-            lambda: self.sdk.projects.create(
-                title=title[:50],
-                label_config=label_config,
-                description=description,
-                show_skip_button=True,
-                request_options=NO_SDK_RETRIES,
+            lambda: int(
+                self.sdk.projects.create(
+                    title=title[:50],
+                    label_config=label_config,
+                    description=f"{description} {marker}",
+                    show_skip_button=True,
+                    request_options=NO_SDK_RETRIES,
+                ).id
             ),
+            adopt=lambda: self.project_find(marker=marker),
         )
-        return int(project.id)
 
     def project_set_model_version(self, *, project_id: int, model_version: str) -> None:
         """Only predictions of the project's model_version pre-fill the labelling view."""
@@ -145,38 +210,70 @@ class LabelStudioClient:
         )
 
     def tasks_import(self, *, project_id: int, tasks: list[dict]) -> list[int]:
-        response = self._call(
-            "import tasks",
-            lambda: self.sdk.projects.import_tasks(
-                id=project_id, request=tasks, return_task_ids=True, request_options=NO_SDK_RETRIES
-            ),
-        )
-        return [int(task_id) for task_id in response.task_ids]
+        """Import tasks (each with `data.asset_id`); their Label Studio ids, in the same order.
 
-    def tasks(self, *, project_id: int, page_size: int = 1000) -> Iterator[dict]:
-        """Every task with its annotations, page by page (each page retried on its own).
+        After a lost answer the tasks that exist are adopted (matched by asset id) and only the
+        rest are sent again.
+        """
+        wanted = [task["data"]["asset_id"] for task in tasks]
+        done: dict[int, int] = {}
+        remaining = list(tasks)
+
+        def send() -> list[int]:
+            response = self.sdk.projects.import_tasks(
+                id=project_id, request=remaining, return_task_ids=True, request_options=NO_SDK_RETRIES
+            )
+            task_ids = [int(task_id) for task_id in response.task_ids]
+            if len(task_ids) != len(remaining):
+                raise LabelStudioError(f"Label Studio created {len(task_ids)} tasks for {len(remaining)} frames.")
+            done.update(zip((task["data"]["asset_id"] for task in remaining), task_ids, strict=True))
+            return [done[asset_id] for asset_id in wanted]
+
+        def adopt() -> list[int] | None:
+            nonlocal remaining
+            existing = self.task_ids_by_asset(project_id=project_id)
+            done.update({asset_id: existing[asset_id] for asset_id in wanted if asset_id in existing})
+            remaining = [task for task in tasks if task["data"]["asset_id"] not in done]
+            return [done[asset_id] for asset_id in wanted] if not remaining else None
+
+        return self._create("import tasks", send, adopt)
+
+    def task_ids_by_asset(self, *, project_id: int, page_size: int = 1000) -> dict[int, int]:
+        """asset id → task id of the project's tasks that carry one (the oldest task per asset)."""
+        found: dict[int, int] = {}
+        for task in self.tasks(project_id=project_id, page_size=page_size, fields="task_only"):
+            asset_id = task["data"].get("asset_id")
+            if isinstance(asset_id, int) and not isinstance(asset_id, bool):
+                found[asset_id] = min(found.get(asset_id, task["id"]), task["id"])
+        return found
+
+    def tasks(self, *, project_id: int, page_size: int = 1000, fields: str = "all") -> Iterator[dict]:
+        """Every task with its annotations (fields="task_only": without), page by page (each page
+        retried on its own).
 
         The next page is requested while the caller works through the current one: Label Studio
         spends most of a sync serialising tasks, and that overlaps with our database writes.
         """
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ls-page") as pool:
             page = 1
-            pending = pool.submit(self._tasks_page, project_id, page, page_size)
+            pending = pool.submit(self._tasks_page, project_id, page, page_size, fields)
             while pending is not None:
                 rows = pending.result()
                 pending = (
-                    pool.submit(self._tasks_page, project_id, page + 1, page_size) if len(rows) == page_size else None
+                    pool.submit(self._tasks_page, project_id, page + 1, page_size, fields)
+                    if len(rows) == page_size
+                    else None
                 )
                 page += 1
                 yield from rows
 
-    def _tasks_page(self, project_id: int, page: int, page_size: int) -> list[dict]:
+    def _tasks_page(self, project_id: int, page: int, page_size: int, fields: str = "all") -> list[dict]:
         try:
             pager = self._call(
                 "list tasks",
                 # ("include" would trim the payload, but it also reduces annotations to bare ids.)
                 lambda: self.sdk.tasks.list(
-                    project=project_id, fields="all", page=page, page_size=page_size, request_options=NO_SDK_RETRIES
+                    project=project_id, fields=fields, page=page, page_size=page_size, request_options=NO_SDK_RETRIES
                 ),
             )
         except LabelStudioError as exc:
@@ -216,20 +313,54 @@ class LabelStudioClient:
         return str(getattr(user, "email", "") or "")
 
     # --- webhooks ---------------------------------------------------------------------------
+    def webhook_find(self, *, project_id: int, url: str) -> int | None:
+        hooks = self._call(
+            "list the webhooks",
+            lambda: self.sdk.webhooks.list(project=str(project_id), request_options=NO_SDK_RETRIES),
+        )
+        found = [int(hook.id) for hook in hooks or [] if hook.url == url and hook.project == project_id]
+        return min(found) if found else None
+
     def webhook_create(self, *, project_id: int, url: str, secret: str) -> int:
-        webhook = self._call(
-            "register the webhook",
-            lambda: self.sdk.webhooks.create(
-                url=url,
-                project=project_id,
-                send_payload=True,
-                send_for_all_actions=False,
-                actions=["ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"],
-                headers={settings.LABEL_STUDIO_WEBHOOK_HEADER: secret},
-                request_options=NO_SDK_RETRIES,
+        """Register the webhook, or adopt the one with this URL in the project (its settings made ours again)."""
+        settings_ = {
+            "send_payload": True,
+            "send_for_all_actions": False,
+            "actions": list(WEBHOOK_ACTIONS),
+            "headers": {settings.LABEL_STUDIO_WEBHOOK_HEADER: secret},
+        }
+        existing = self.webhook_find(project_id=project_id, url=url)
+        if existing is None:
+            created: list[int] = []
+
+            def send() -> int:
+                webhook = self.sdk.webhooks.create(
+                    url=url, project=project_id, **settings_, request_options=NO_SDK_RETRIES
+                )
+                created.append(int(webhook.id))
+                return created[0]
+
+            existing = self._create(
+                "register the webhook", send, adopt=lambda: self.webhook_find(project_id=project_id, url=url)
+            )
+            if created:  # made just now with these settings
+                return existing
+        self._call(
+            "update the webhook",
+            lambda: self.sdk.webhooks.update(
+                id=existing, url=url, is_active=True, **settings_, request_options=NO_SDK_RETRIES
             ),
         )
-        return int(webhook.id)
+        return existing
+
+    # --- accounts ---------------------------------------------------------------------------
+    def invite_token(self) -> str:
+        """The organisation's invitation token: sign-up is off without it (DISABLE_SIGNUP_WITHOUT_LINK)."""
+        invite = self._call(
+            "give the invitation link",
+            lambda: self.sdk.organizations.invites.get_invite_link(request_options=NO_SDK_RETRIES),
+        )
+        return str(invite.token)
 
 
 @lru_cache(maxsize=8)

@@ -24,4 +24,11 @@ def sync_pending(self, labeling_project_id: int) -> dict:
 
 @shared_task(name="apps.labeling.tasks.reconcile_all", ignore_result=True)
 def reconcile_all() -> list[int]:
+    services.labelstudio_health_check()  # what the project pages show; they never ask themselves
     return services.labeling_reconcile_all()
+
+
+@shared_task(name="apps.labeling.tasks.check_health", ignore_result=True)
+def check_health() -> None:
+    """A page found the health reading missing or old (services.labelstudio_health_request)."""
+    services.labelstudio_health_check()

@@ -9,13 +9,14 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HTMX_STOP_POLLING
 
 from apps.captioning.models import DetectionRun
 from apps.core.errors import ApplicationError
 from apps.core.permissions import Action, authorize
 from apps.curation.models import GoldSet, GoldSetStatus
 from apps.labeling import selectors, services
-from apps.labeling.client import LabelStudioClient, LabelStudioError
+from apps.labeling.client import LabelStudioError
 from apps.labeling.links import file_link_parse
 from apps.media.models import Asset
 from apps.media.views import MEDIA_VARIANTS
@@ -62,8 +63,29 @@ def index(request: HttpRequest, project_id: int) -> HttpResponse:
         "labeling_projects": selectors.labeling_project_list(project=project),
         "form": _start_form(project),
         "configured": bool(settings.LABEL_STUDIO_URL and settings.LABEL_STUDIO_TOKEN),
+        "members": [(user, selectors.labelstudio_account_of(user)) for user in selectors.labelling_members(project)],
     }
     return render(request, "labeling/index.html", context)
+
+
+@login_required
+@require_POST
+def accounts(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Make Label Studio accounts for the labelling members who have none; initial passwords shown once."""
+    project = project_get(user=request.user, project_id=project_id)
+    authorize(request.user, Action.MANAGE_LABELING)
+    try:
+        outcomes = services.labeling_member_accounts_ensure(project=project, created_by=request.user)
+    except LabelStudioError as exc:
+        messages.error(request, str(exc))
+        return redirect("labeling:index", project_id=project.id)
+    response = render(
+        request,
+        "labeling/accounts.html",
+        {"project": project, "outcomes": outcomes, "public_url": settings.LABEL_STUDIO_PUBLIC_URL},
+    )
+    response["Cache-Control"] = "no-store"  # the initial passwords are on this page, once
+    return response
 
 
 @login_required
@@ -91,28 +113,33 @@ def start(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 def detail(request: HttpRequest, project_id: int, labeling_project_id: int) -> HttpResponse:
+    """The labelling page; its live part polls (?fragment=live&v=<summary key>) only while something
+    is changing: an unchanged poll answers 204 without computing anything, and when nothing is
+    pending it answers 286, which stops htmx polling until the page is refreshed."""
     project = project_get(user=request.user, project_id=project_id)
     labeling_project = selectors.labeling_project_get(project=project, labeling_project_id=labeling_project_id)
-    frames = selectors.frame_labels(labeling_project)
-    distribution = selectors.character_distribution(labeling_project, frames)
-    statuses = {status: 0 for status in ("unlabelled", "single", "agreed", "resolved", "conflict")}
-    for frame in frames.values():
-        statuses[frame.status] += 1
+    key = selectors.labeling_summary_key(labeling_project)
+    live = selectors.labeling_live(labeling_project)
+    fragment = bool(request.htmx) and request.GET.get("fragment") == "live"
+    if fragment and live and request.GET.get("v") == key.key:
+        return HttpResponse(status=204)
+    summary = selectors.labeling_summary(labeling_project, key)
+    distribution = summary["distribution"]
     context = {
         "project": project,
         "labeling_project": labeling_project,
         "queue_url": selectors.queue_url(labeling_project, settings.LABEL_STUDIO_PUBLIC_URL),
-        "progress": selectors.annotator_progress(labeling_project),
-        "statuses": statuses,
-        "frames_total": len(frames),
-        "agreement": selectors.agreement(labeling_project, frames),
-        "anchoring": selectors.anchoring(labeling_project, frames),
+        "summary": summary,
+        "summary_key": key.key,
+        "live": live,
         "distribution_data": {"names": [n for n, _ in distribution], "counts": [c for _, c in distribution]},
-        "distribution": distribution,
-        "roster": list(project.characters.order_by("name").values_list("name", flat=True)),
+        "roster": key.roster,
     }
-    if request.htmx and request.GET.get("fragment") == "live":
-        return render(request, "labeling/_live.html", context)
+    if fragment:
+        response = render(request, "labeling/_live.html", context)
+        if not live:
+            response.status_code = HTMX_STOP_POLLING
+        return response
     return render(request, "labeling/detail.html", context)
 
 
@@ -157,17 +184,19 @@ def resolve(request: HttpRequest, project_id: int, labeling_project_id: int) -> 
 @login_required
 @require_GET
 def health(request: HttpRequest, project_id: int) -> HttpResponse:
-    """A small fragment for the project page; asks Label Studio once, without retries."""
+    """A small fragment for the project page: Label Studio's health as the worker last saw it.
+
+    Never asks Label Studio (a slow or dead Label Studio must not hold a web request); a missing
+    or old reading asks the cpu worker for a new one.
+    """
     project_get(user=request.user, project_id=project_id)
-    try:
-        version = LabelStudioClient(timeout=3.0, retries=0).version()
-        state, detail = "up", f"Label Studio {version}"
-    except LabelStudioError as exc:
-        state, detail = "down", str(exc)
+    reading = selectors.labelstudio_health()
+    if reading is None or not reading["fresh"]:
+        services.labelstudio_health_request()
     return render(
         request,
         "labeling/_health.html",
-        {"state": state, "detail": detail, "public_url": settings.LABEL_STUDIO_PUBLIC_URL},
+        {"reading": reading, "public_url": settings.LABEL_STUDIO_PUBLIC_URL},
     )
 
 

@@ -21,6 +21,7 @@ from django.core.files.storage import default_storage
 from apps.jobs.kinds import job_kind
 from apps.jobs.models import Job
 from apps.jobs.runner import JobCancelled, JobContext
+from apps.jobs.services import JobSuperseded
 from apps.media import services
 from apps.media.models import AssetKind, Video
 from workers.media.archives import ArchiveLimits, ArchiveRejected, iter_archive_members
@@ -225,27 +226,31 @@ class _Ingester:
                 self.image(path.read_bytes(), name, unrecognised=UNRECOGNISED)
 
 
-@job_kind(name="ingest", label="Ingest footage", queue="cpu", clean_params=_clean_params)
+def _delete_staged_uploads(job: Job) -> None:
+    """Once the ingest has ended (succeeded, failed, cancelled, or given up on by the sweeper). Not
+    in the handler's `finally`: an attempt the sweeper superseded would delete the uploads that the
+    attempt now owning the job is reading."""
+    services.staging_delete(staging_id=job.params["staging_id"])
+
+
+@job_kind(
+    name="ingest", label="Ingest footage", queue="cpu", clean_params=_clean_params, cleanup=_delete_staged_uploads
+)
 def ingest(job: Job, ctx: JobContext) -> dict[str, Any]:
     ingester = _Ingester(job, ctx)
     for refused in job.params.get("refused", []):
         ingester.report.outcome(refused["name"], "refused", refused["reason"])
     files = job.params["files"]
-    try:
-        for index, entry in enumerate(files):
-            span = (index / len(files), 1 / len(files))
-            ctx.progress(span[0], f"{entry['name']} ({index + 1} of {len(files)})")
-            try:
-                ingester.file(entry["key"], entry["name"], span)
-            except JobCancelled:
-                raise
-            except Exception as exc:  # one file's surprise must not cost the rest of the batch
-                logger.exception("Ingesting %s failed", entry["name"])
-                ingester.report.outcome(entry["name"], "refused", f"Unexpected error: {type(exc).__name__}: {exc}")
-        report = ingester.report
-        ctx.log(f"{report.added} added, {report.duplicates} duplicates, {report.refused} refused")
-        return report.as_result()
-    finally:
-        # Reached on success, failure and cancel; a killed worker never gets here, so a re-queued
-        # attempt still finds its staged files.
-        services.staging_delete(staging_id=job.params["staging_id"])
+    for index, entry in enumerate(files):
+        span = (index / len(files), 1 / len(files))
+        ctx.progress(span[0], f"{entry['name']} ({index + 1} of {len(files)})")
+        try:
+            ingester.file(entry["key"], entry["name"], span)
+        except (JobCancelled, JobSuperseded):
+            raise  # a cancel, or another attempt owns the job now: not one file's problem
+        except Exception as exc:  # one file's surprise must not cost the rest of the batch
+            logger.exception("Ingesting %s failed", entry["name"])
+            ingester.report.outcome(entry["name"], "refused", f"Unexpected error: {type(exc).__name__}: {exc}")
+    report = ingester.report
+    ctx.log(f"{report.added} added, {report.duplicates} duplicates, {report.refused} refused")
+    return report.as_result()

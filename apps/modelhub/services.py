@@ -4,7 +4,9 @@ from django.db import transaction
 from apps.core.errors import ApplicationError
 from apps.modelhub.models import ModelRole, ModelSource, ModelVersion
 from apps.modelhub.profiles import profile_models
+from apps.modelhub.servers import base_url_normalised
 from apps.projects.models import Project
+from workers.vlm.allowlist import URLRefused
 
 API_KEY_ENV_PREFIX = "VIVE_VLM_KEY_"
 
@@ -48,12 +50,13 @@ def model_version_create(
         raise ApplicationError(f"Unknown backend {backend!r}; known: {', '.join(sorted(BACKENDS))}.", field="backend")
     if backend == "openai" and not base_url:
         raise ApplicationError("The openai backend needs the server's base URL.", field="base_url")
-    if base_url and not any(base_url.startswith(prefix) for prefix in settings.VLM_ALLOWED_BASE_URLS):
-        # Workers call this URL: only servers the deployer listed (no internal services, no exfiltration).
-        raise ApplicationError(
-            "That server is not on this installation's list of model servers (VLM_ALLOWED_BASE_URLS).",
-            field="base_url",
-        )
+    if base_url:
+        # Workers send frames and the API key to this URL: only servers the deployer listed (no
+        # internal services, no exfiltration), compared as parsed URLs; stored in its normal form.
+        try:
+            base_url = base_url_normalised(base_url)
+        except URLRefused as exc:
+            raise ApplicationError(str(exc), field="base_url") from None
     if api_key_env and not api_key_env.startswith(API_KEY_ENV_PREFIX):
         # Workers read this variable and send it to the server: never any other secret.
         raise ApplicationError(

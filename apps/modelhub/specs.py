@@ -6,6 +6,7 @@ from pathlib import Path
 from django.conf import settings
 
 from apps.modelhub.models import ModelVersion
+from apps.modelhub.servers import allowed_base_urls
 
 SPEC_SETTINGS = (
     "dtype",
@@ -41,6 +42,8 @@ def model_spec_for(version: ModelVersion, **overrides):
         model=model,
         adapter=version.adapter or None,
         base_url=version.base_url,
+        # The worker checks base_url against this list again before it sends anything.
+        allowed_base_urls=allowed_base_urls() if version.backend == "openai" or version.base_url else (),
         # Only VIVE_VLM_KEY_* variables: a stored row can never make a worker send another secret.
         api_key=os.environ.get(version.api_key_env, "") if version.api_key_env.startswith("VIVE_VLM_KEY_") else "",
         **extra,

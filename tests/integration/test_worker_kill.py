@@ -28,7 +28,9 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def _start_worker(name: str, log: Path, queue: str = "cpu", extra_env: dict | None = None) -> subprocess.Popen:
+def _start_worker(
+    name: str, log: Path, queue: str = "cpu", extra_env: dict | None = None, max_tasks_per_child: int | None = None
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "vivecaption_site.settings.test",
@@ -43,6 +45,8 @@ def _start_worker(name: str, log: Path, queue: str = "cpu", extra_env: dict | No
         sys.executable, "-m", "celery", "-A", "vivecaption_site", "worker", "-Q", queue, "-c", "1",
         "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
     ]  # fmt: skip
+    if max_tasks_per_child:  # as the GPU workers run: every task in a fresh pool child
+        command += ["--max-tasks-per-child", str(max_tasks_per_child)]
     # Own session: SIGKILL goes to the whole worker (main process and its pool child), like an OOM kill.
     return subprocess.Popen(
         command, cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True

@@ -76,6 +76,7 @@ def test_manifest_matches_the_returned_shots(world: DemoWorldResult) -> None:
 
 def test_characters_come_from_the_roster_sorted_and_once(world: DemoWorldResult) -> None:
     roster = set(CHARACTER_NAMES[: SMALL.characters])
+    assert sum(len(shot.characters) for shot in world.shots) >= len(world.shots) // 2  # the loop checks names
     assert [character.name for character in world.characters] == ["Ellie", "Victor", "Sprite", "Bruno", "Mira", "Tock"]
     for shot in world.shots:
         assert set(shot.characters) <= roster
@@ -169,6 +170,7 @@ def test_frame_sampled_at_each_second_shows_that_shot(world: DemoWorldResult) ->
     plans = plan_demo_world(SMALL)
     frames = _decoded_frames(world.video_path)
     expected = [render_shot_frame(plan, SMALL) for plan in plans]
+    told_apart = 0
     for second, plan in enumerate(plans):
         # What a 1-fps sampler picks: the first frame at or after `second`.
         _, sampled = next((time, image) for time, image in frames if time >= second - 1e-9)
@@ -177,6 +179,8 @@ def test_frame_sampled_at_each_second_shows_that_shot(world: DemoWorldResult) ->
         for other, other_expected in enumerate(expected):
             if _mean_abs_diff(other_expected, expected[second]) > 1.0:  # a visibly different shot
                 assert _mean_abs_diff(sampled, other_expected) > own_diff, f"shot {second} looks like shot {other}"
+                told_apart += 1
+    assert told_apart >= len(plans), "the shots should look different from one another"
 
 
 def test_frames_within_a_second_are_the_animated_shot(world: DemoWorldResult) -> None:

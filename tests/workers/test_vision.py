@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.assertions import assert_varied_rows
+from tests.daemonic import in_daemonic_child
 from workers.vision.clip import ClipModelSpec, EmbeddingConfig, embed_images, load_clip, open_for_embedding
 from workers.vision.profiles import clip_spec
 from workers.vision.tiny import TINY_CLIP_NAME, build_tiny_clip
@@ -16,10 +18,10 @@ def tiny_spec(tmp_path_factory) -> ClipModelSpec:
 def frames(tmp_path_factory):
     folder = tmp_path_factory.mktemp("frames")
     paths = []
-    for index in range(6):
+    for index in range(12):
         path = folder / f"{index}.jpg"
         image = Image.new("RGB", (640, 360), (index * 40, 200 - index * 30, 90))
-        image.paste((255, 255, 255), (index * 60, 50, index * 60 + 100, 200))
+        image.paste((255, 255, 255), (index * 45, 50, index * 45 + 100, 200))
         image.save(path, quality=90)
         paths.append((index + 1, path))
     return paths
@@ -44,23 +46,55 @@ def test_paper_profile_means_vit_b_32_openai():
 def test_embeddings_are_normalised_and_batching_changes_nothing(tiny_spec, frames):
     batched = embed_images(tiny_spec, frames, EmbeddingConfig(batch_size=4, num_workers=0))
     single = embed_images(tiny_spec, frames, EmbeddingConfig(batch_size=1, num_workers=0))
-    assert batched.asset_ids == [asset_id for asset_id, _ in frames]
-    assert batched.vectors.shape == (6, 64)
+    assert batched.asset_ids == single.asset_ids == [asset_id for asset_id, _ in frames]
+    assert batched.vectors.shape == (12, 64)
+    assert_varied_rows(batched.vectors)
     np.testing.assert_allclose(np.linalg.norm(batched.vectors, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(batched.vectors, single.vectors, atol=1e-5)
 
 
-def test_decoding_in_worker_processes_gives_the_same_vectors(tiny_spec, frames):
-    inline = embed_images(tiny_spec, frames, EmbeddingConfig(batch_size=3, num_workers=0))
-    parallel = embed_images(tiny_spec, frames, EmbeddingConfig(batch_size=3, num_workers=2))
-    np.testing.assert_allclose(inline.vectors, parallel.vectors, atol=1e-5)
+def embed_summary(spec, frames, config):
+    result = embed_images(spec, frames, config)
+    return result.asset_ids, result.vectors, result.decode_threads
+
+
+def test_decode_threads_in_a_daemonic_process_give_the_sequential_vectors(tiny_spec, frames):
+    """A Celery prefork child is daemonic: decoding there must still be parallel (threads)."""
+    ids, vectors, threads = in_daemonic_child(
+        "tests.workers.test_vision.embed_summary", tiny_spec, frames, EmbeddingConfig(batch_size=5, num_workers=3)
+    )
+    sequential = embed_images(tiny_spec, frames, EmbeddingConfig(batch_size=5, num_workers=0))
+    assert sequential.decode_threads == 1 and threads > 1
+    assert ids == sequential.asset_ids == [asset_id for asset_id, _ in frames]  # order kept
+    assert_varied_rows(sequential.vectors)
+    np.testing.assert_allclose(vectors, sequential.vectors, atol=1e-5)
+
+
+def test_decode_threads_keep_at_most_two_batches_in_memory(tiny_spec, frames, monkeypatch):
+    from workers.vision import clip
+
+    decoded, embedded = [], []
+    getitem = clip._ImageFiles.__getitem__
+    monkeypatch.setattr(
+        clip._ImageFiles, "__getitem__", lambda self, index: decoded.append(index) or getitem(self, index)
+    )
+    batches = clip.decoded_batches(
+        clip._ImageFiles(frames, lambda image: __import__("torch").zeros(1), 224, True), batch_size=3, threads=2
+    )
+    for ids, _, _ in batches:
+        embedded.extend(ids)
+        # decoding runs ahead of what was handed out by at most one batch (3 images)
+        assert len(embedded) <= len(decoded) <= len(embedded) + 3
+    assert embedded == [asset_id for asset_id, _ in frames] and sorted(decoded) == list(range(12))
 
 
 def test_unreadable_images_are_reported_and_the_rest_embedded(tiny_spec, frames, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff not really")
-    result = embed_images(tiny_spec, [*frames[:2], (99, broken)], EmbeddingConfig(num_workers=0))
-    assert result.asset_ids == [1, 2] and set(result.failed) == {99}
+    for workers in (0, 2):
+        result = embed_images(tiny_spec, [*frames[:2], (99, broken), frames[2]], EmbeddingConfig(num_workers=workers))
+        assert result.asset_ids == [1, 2, 3] and list(result.failed) == [99] and "Error" in result.failed[99]
+        assert result.vectors.shape == (3, 64)
 
 
 def test_draft_decode_scales_jpegs_down_while_decoding(frames):
@@ -68,3 +102,19 @@ def test_draft_decode_scales_jpegs_down_while_decoding(frames):
     full = Image.open(path).convert("RGB")
     draft = open_for_embedding(path, target_side=160, draft=True)
     assert draft.size[0] < full.size[0] and min(draft.size) >= 160
+
+
+def test_draft_decode_changes_pixels_but_not_the_embedding_beyond_tolerance(tiny_spec, tmp_path):
+    from PIL import ImageDraw
+
+    items = []
+    for index in range(4):
+        image = Image.new("RGB", (1280, 720), (30 + index * 50, 90, 160))
+        ImageDraw.Draw(image).ellipse((index * 200, 100, index * 200 + 500, 600), fill=(240, 200 - index * 40, 40))
+        image.save(tmp_path / f"{index}.jpg", quality=90)
+        items.append((index, tmp_path / f"{index}.jpg"))
+    draft = embed_images(tiny_spec, items, EmbeddingConfig(num_workers=2, draft_decode=True))
+    exact = embed_images(tiny_spec, items, EmbeddingConfig(num_workers=2, draft_decode=False))
+    assert_varied_rows(exact.vectors)
+    assert not np.array_equal(draft.vectors, exact.vectors)  # libjpeg really scaled while decoding
+    assert np.sum(draft.vectors * exact.vectors, axis=1).min() > 0.999

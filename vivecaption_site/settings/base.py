@@ -7,6 +7,7 @@ runs the product on one machine: SQLite and the Celery filesystem broker under `
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -141,6 +142,36 @@ FILE_UPLOAD_HANDLERS = ["apps.media.uploads.SizeLimitedUploadHandler"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Label Studio is a Django app too, and often on the same host (127.0.0.1:8000 and :8080 in
+# `make demo`). Cookies are scoped by host, not port: under Django's default names
+# (`sessionid`, `csrftoken`) logging in to one logs the browser out of the other.
+SESSION_COOKIE_NAME = env.str("DJANGO_SESSION_COOKIE_NAME", default="vivecaption_sessionid")
+CSRF_COOKIE_NAME = env.str("DJANGO_CSRF_COOKIE_NAME", default="vivecaption_csrftoken")
+
+# --- Cache: the throttles' counters (API token endpoint, HTML login) live here, so every web process
+# must see the same one. Production: Redis, required (production.py); `make demo` (two gunicorn
+# workers, no Redis): a folder under var/, shared by its processes; tests: per-process memory.
+CACHE_URL = env.str("CACHE_URL", default="")
+
+
+def redis_cache(url: str) -> dict:
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"CACHE_URL must be a redis://, rediss:// or unix:// URL, not {url!r}.")
+    return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "vivecaption"}
+
+
+CACHES = {
+    "default": redis_cache(CACHE_URL)
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
+}
+
+# The HTML login pages (ours and the admin's): after LOGIN_FAILURE_LIMIT failed sign-ins for one
+# username from one address, or LOGIN_FAILURE_LIMIT_PER_IP from one address, within the window,
+# further attempts get 429 until the window ends (apps/accounts/login_throttle.py).
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_LIMIT_PER_IP = env.int("LOGIN_FAILURE_LIMIT_PER_IP", default=50)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=15 * 60)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -154,6 +185,10 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"anon": env.str("API_TOKEN_THROTTLE", default="20/min")},
+    # Proxies in front that append to X-Forwarded-For (1 behind one TLS proxy). 0: the client's
+    # address is REMOTE_ADDR and X-Forwarded-For, which anyone can send, is ignored. The API's and
+    # the login page's throttles both key on the address this gives.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "VIVECaption Studio API",
@@ -219,7 +254,11 @@ EMBED_NUM_WORKERS = env.int("EMBED_NUM_WORKERS", default=2)
 # Detection and captioning run where the VLM is: the gpu queue (a CPU machine runs a gpu-queue
 # worker for the tiny profile, as `make demo` does).
 VLM_QUEUE = env.str("VLM_QUEUE", default="gpu")
-# URL prefixes of OpenAI-compatible model servers leads may point model versions at.
+# OpenAI-compatible model servers leads may point model versions at (workers send them frames and
+# the API key): entries `scheme://host[:port][/path]`, compared as parsed URLs — scheme, host and
+# port exactly (no port: the scheme's default port only; `:*`: any port), the path as a prefix at
+# a "/" boundary; user-info, percent-encoding, queries, odd host forms are refused. A malformed
+# entry is a configuration error (system check modelhub.E001). Rule: workers/vlm/allowlist.py.
 VLM_ALLOWED_BASE_URLS = env.list("VLM_ALLOWED_BASE_URLS", default=[])
 
 # --- Label Studio (annotators label the gold set there; only apps/labeling/client.py talks to it) ---

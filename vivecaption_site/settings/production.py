@@ -1,11 +1,31 @@
 """Production: secrets only from the environment, HTTPS everywhere, no debug."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
-from .base import env
+from .base import CACHE_URL, CELERY_BROKER_URL, env, redis_cache
 
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")  # no default: refuse to start without one
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+
+# base.py falls back to a SQLite file under var/ for one-machine use; in production that would be
+# a silent, unshared, unbacked-up database. An explicit DATABASE_URL (even sqlite://) is required.
+if not env.str("DATABASE_URL", default=""):
+    raise ImproperlyConfigured(
+        "Set the DATABASE_URL environment variable (e.g. postgres://user:password@host:5432/vive): "
+        "production settings do not fall back to SQLite."
+    )
+
+# Throttle counters (login page, API token endpoint) must be shared by every gunicorn worker and
+# host: Redis. CACHE_URL, or else the broker's Redis when the broker is Redis (keys prefixed
+# `vivecaption:`, apart from Celery's).
+if not CACHE_URL and not CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured(
+        "Set the CACHE_URL environment variable to a Redis URL (e.g. redis://redis-host:6379/1): production "
+        "keeps throttle counters in Redis, and the broker is not Redis to fall back to."
+    )
+CACHES = {"default": redis_cache(CACHE_URL or CELERY_BROKER_URL)}
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

@@ -17,6 +17,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=0.5)
 
+# Per-process memory: throttle counters never leak between runs or into a running `make demo`
+# (the live test server is a thread of the test process, so it shares them with the tests).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # whitenoise warns when STATIC_ROOT is missing; collectstatic fills it in production.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
@@ -24,4 +28,5 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 CELERY_BROKER_DIR = VAR_DIR / "test-broker"
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, CELERY_BROKER_DIR)
 
-VLM_ALLOWED_BASE_URLS = ["http://127.0.0.1", "http://vllm:8000/"]
+# Tests run fake model servers on 127.0.0.1 at free ports: ":*" is the allow-list's any-port wildcard.
+VLM_ALLOWED_BASE_URLS = ["http://127.0.0.1:*", "http://vllm:8000/"]

@@ -2,17 +2,24 @@
 
 The same `load_clip` call takes `pretrained="openai"` for the paper's ViT-B/32 and a local
 checkpoint file for the offline `tiny` profile (a toy config registered with open_clip).
+
+Images are decoded and preprocessed by a pool of threads in this process, a batch or so ahead of
+the model: Pillow's JPEG decode and resize release the GIL, so the threads decode in parallel
+with each other and with the model's forward pass. Threads, not processes, because the embed job
+runs in Celery's prefork children, which are daemonic and may not start processes of their own.
 """
 
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,7 @@ class ClipModelSpec:
 @dataclass(frozen=True)
 class EmbeddingConfig:
     batch_size: int = 64
-    num_workers: int = 2  # decode in parallel processes; 0 decodes in this process
+    num_workers: int = 2  # decode threads (works in a daemonic Celery child); 0 decodes inline, one at a time
     device: str = "auto"  # "auto" → cuda when available
     draft_decode: bool = True  # let libjpeg scale down while decoding (2–8× less work for 1080p)
     # CPU matmuls in bfloat16 where the processor has native bf16 (AVX512-BF16/AMX): ~1.3× faster,
@@ -45,6 +52,7 @@ class EmbeddingResult:
     failed: dict[int, str] = field(default_factory=dict)
     seconds: float = 0.0
     device: str = "cpu"
+    decode_threads: int = 0  # how many distinct threads decoded images (0: none decoded)
 
     @property
     def images_per_second(self) -> float:
@@ -96,14 +104,16 @@ def open_for_embedding(path: Path, target_side: int, draft: bool) -> Image.Image
     return image.convert("RGB")
 
 
-class _ImageFiles(Dataset):
+class _ImageFiles:
     def __init__(self, items: Sequence[tuple[int, Path]], preprocess, target_side: int, draft: bool):
         self.items, self.preprocess, self.target_side, self.draft = list(items), preprocess, target_side, draft
+        self.decoder_threads: set[int] = set()  # idents of the threads that decoded (set.add is atomic)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int):
+        self.decoder_threads.add(threading.get_ident())
         asset_id, path = self.items[index]
         try:
             image = open_for_embedding(Path(path), self.target_side, self.draft)
@@ -118,6 +128,31 @@ def _collate(batch):
     ids = [asset_id for asset_id, _ in good]
     tensors = torch.stack([tensor for _, tensor in good]) if good else None
     return ids, tensors, failed
+
+
+def decoded_batches(dataset: _ImageFiles, batch_size: int, threads: int) -> Iterator[tuple]:
+    """(ids, tensors, failed) per batch, in the items' order. With `threads` ≥ 1, a pool of that many
+    threads decodes each image in parallel, at most one batch ahead of the batch being returned:
+    the next batch is decoded while the caller runs the model on this one, and no more than two
+    batches of tensors are held at any time (memory stays flat however many images there are)."""
+    total = len(dataset)
+    if threads <= 0:
+        for start in range(0, total, batch_size):
+            yield _collate([dataset[index] for index in range(start, min(total, start + batch_size))])
+        return
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="embed-decode") as pool:
+        pending: deque = deque()
+        submitted = 0
+        try:
+            for start in range(0, total, batch_size):
+                stop = min(total, start + batch_size)
+                while submitted < min(total, stop + batch_size):  # this batch and the next one
+                    pending.append(pool.submit(dataset.__getitem__, submitted))
+                    submitted += 1
+                yield _collate([pending.popleft().result() for _ in range(stop - start)])
+        finally:
+            for future in pending:  # the caller stopped early (an error): drop what is queued
+                future.cancel()
 
 
 def _image_side(preprocess) -> int:
@@ -140,23 +175,17 @@ def embed_images(
     device = resolve_device(config.device)
     model, preprocess = loaded or load_clip(spec, device)
     dataset = _ImageFiles(items, preprocess, _image_side(preprocess), config.draft_decode)
-    loader = DataLoader(
-        dataset,
-        batch_size=config.batch_size,
-        num_workers=config.num_workers,
-        collate_fn=_collate,
-        pin_memory=device.type == "cuda",
-        persistent_workers=False,
-    )
     dtype = next(model.parameters()).dtype
     ids: list[int] = []
     chunks: list[np.ndarray] = []
     failed: dict[int, str] = {}
     done = 0
     with torch.inference_mode(), _autocast(device, config):
-        for batch_ids, tensors, batch_failed in loader:
+        for batch_ids, tensors, batch_failed in decoded_batches(dataset, config.batch_size, config.num_workers):
             failed.update(batch_failed)
             if tensors is not None:
+                if device.type == "cuda":
+                    tensors = tensors.pin_memory()  # lets the copy below overlap with the GPU
                 features = model.encode_image(tensors.to(device, dtype=dtype, non_blocking=True))
                 features = torch.nn.functional.normalize(features.float(), dim=-1)
                 chunks.append(features.cpu().numpy())
@@ -167,5 +196,10 @@ def embed_images(
     dim = int(model.visual.output_dim) if hasattr(model.visual, "output_dim") else (chunks[0].shape[1] if chunks else 0)
     vectors = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, dim), dtype=np.float32)
     return EmbeddingResult(
-        asset_ids=ids, vectors=vectors, failed=failed, seconds=time.perf_counter() - started, device=str(device)
+        asset_ids=ids,
+        vectors=vectors,
+        failed=failed,
+        seconds=time.perf_counter() - started,
+        device=str(device),
+        decode_threads=len(dataset.decoder_threads),
     )

@@ -4,7 +4,8 @@
   the same `from_pretrained` path for a hub checkpoint, a local folder or the `tiny` profile;
   an optional PEFT adapter (an SFT'd detector) is applied on top.
 - `openai`: any server speaking OpenAI chat completions (vLLM, SGLang, Ollama, a hosted API),
-  images sent inline as data URLs; timeouts, retries with backoff, a concurrency limit.
+  images sent inline as data URLs; timeouts, retries with backoff, a concurrency limit; only
+  to a server on the spec's allow-list (workers/vlm/allowlist.py), checked again per request.
 """
 
 import base64
@@ -18,6 +19,7 @@ from typing import Protocol
 
 from PIL import Image
 
+from workers.vlm.allowlist import check_base_url, confirm_request_target
 from workers.vlm.prompts import Prompt
 
 
@@ -33,6 +35,9 @@ class ModelSpec:
     reference_max_pixels: int = 448 * 448  # references are small: they repeat in every prompt
     target_max_pixels: int = 1344 * 756  # the frame being asked about keeps more detail
     base_url: str = ""  # openai: e.g. http://127.0.0.1:8000/v1
+    # openai: the servers this worker may send to (VLM_ALLOWED_BASE_URLS, as data: no Django here);
+    # empty: none. The backend checks base_url against it, and every request, before sending.
+    allowed_base_urls: tuple[str, ...] = ()
     api_key: str = ""  # openai: sent as a bearer token (never stored with outputs)
     timeout_seconds: float = 120.0
     max_retries: int = 3
@@ -195,10 +200,15 @@ class OpenAIBackend:
 
         if not spec.base_url:
             raise ValueError("The openai backend needs base_url (e.g. http://127.0.0.1:8000/v1).")
+        # Frames and the API key go to this server: only one on the allow-list (raises URLRefused,
+        # or AllowListError for a malformed list), in its normal form, and never a redirect elsewhere.
+        self.target = check_base_url(spec.base_url, spec.allowed_base_urls)
         self.spec = spec
         self.sleep = sleep
         headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
-        self.client = httpx.Client(base_url=spec.base_url.rstrip("/"), timeout=spec.timeout_seconds, headers=headers)
+        self.client = httpx.Client(
+            base_url=self.target.url, timeout=spec.timeout_seconds, headers=headers, follow_redirects=False
+        )
         self.images = PromptImages(spec.reference_max_pixels, spec.target_max_pixels)
 
     def _payload(self, prompt: Prompt) -> dict:
@@ -223,14 +233,24 @@ class OpenAIBackend:
             payload["response_format"] = {"type": "json_schema", "json_schema": schema}
         return payload
 
+    def _request(self, payload: dict):
+        """The request, built; refused (URLRefused) unless the client aims it where the allow-list passed."""
+        request = self.client.build_request("POST", "/chat/completions", json=payload)
+        url = request.url
+        confirm_request_target(
+            self.target, scheme=url.scheme, host=url.host, port=url.port, path=url.raw_path.decode("ascii")
+        )
+        return request
+
     def _one(self, payload: dict) -> GenerationOutput:
         import httpx
 
         started = time.perf_counter()
         error = ""
         for attempt in range(self.spec.max_retries + 1):
+            request = self._request(payload)
             try:
-                response = self.client.post("/chat/completions", json=payload)
+                response = self.client.send(request)
             except httpx.HTTPError as exc:  # timeouts, refused connections, resets
                 error = f"{type(exc).__name__}: {exc}"
             else:

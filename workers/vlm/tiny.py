@@ -49,6 +49,28 @@ CORPUS = [
 ]
 
 
+def _built(folder: Path, init_std: float | None) -> bool:
+    """The marker is written last: a half-built folder (or one built with other weights) is rebuilt."""
+    marker = folder / "VIVE_TINY.json"
+    return marker.exists() and json.loads(marker.read_text()).get("init_std") == init_std
+
+
+def _redraw_weights(model, init_std: float | None) -> None:
+    """Tests only: redraw every weight matrix from N(0, init_std²). At the default init the toy
+    models ignore the image (InternVL repeats a newline, Qwen emits near-identical strings), so a
+    test comparing two decoding paths would compare empty or constant outputs; with a larger std
+    the greedy outputs are non-empty and differ from frame to frame. The shipped models keep the
+    architectures' own init (init_std=None)."""
+    if init_std is None:
+        return
+    import torch
+
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() > 1:
+                parameter.normal_(0.0, init_std)
+
+
 def _tokenizer(folder: Path, specials: list[str], chat_template: str, extra: dict | None = None):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -74,9 +96,10 @@ def _tokenizer(folder: Path, specials: list[str], chat_template: str, extra: dic
     return tokenizer
 
 
-def build_tiny_qwen2_5_vl(folder: Path, seed: int = 0) -> Path:
-    """A 2-layer Qwen2.5-VL (hidden 64) with a 2-layer vision tower; returns the model folder."""
-    if (folder / "VIVE_TINY.json").exists():  # written last: a half-built folder is rebuilt
+def build_tiny_qwen2_5_vl(folder: Path, seed: int = 0, init_std: float | None = None) -> Path:
+    """A 2-layer Qwen2.5-VL (hidden 64) with a 2-layer vision tower; returns the model folder.
+    `init_std` is for tests only (see `_redraw_weights`)."""
+    if _built(folder, init_std):
         return folder
     import torch
     from transformers import (
@@ -127,17 +150,21 @@ def build_tiny_qwen2_5_vl(folder: Path, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
+    _redraw_weights(model, init_std)
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
-    (folder / "VIVE_TINY.json").write_text(json.dumps({"kind": "qwen2_5_vl", "note": "random weights"}))
+    (folder / "VIVE_TINY.json").write_text(
+        json.dumps({"kind": "qwen2_5_vl", "note": "random weights", "init_std": init_std})
+    )
     return folder
 
 
-def build_tiny_internvl(folder: Path, seed: int = 0) -> Path:
-    """A 2-layer InternVL (Qwen2 text, hidden 64; 2-layer vision tower, 64 px tiles)."""
-    if (folder / "VIVE_TINY.json").exists():
+def build_tiny_internvl(folder: Path, seed: int = 0, init_std: float | None = None) -> Path:
+    """A 2-layer InternVL (Qwen2 text, hidden 64; 2-layer vision tower, 64 px tiles).
+    `init_std` is for tests only (see `_redraw_weights`)."""
+    if _built(folder, init_std):
         return folder
     import torch
     from transformers import (
@@ -200,9 +227,12 @@ def build_tiny_internvl(folder: Path, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed)
     model = InternVLForConditionalGeneration(config)
+    _redraw_weights(model, init_std)
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
-    (folder / "VIVE_TINY.json").write_text(json.dumps({"kind": "internvl", "note": "random weights"}))
+    (folder / "VIVE_TINY.json").write_text(
+        json.dumps({"kind": "internvl", "note": "random weights", "init_std": init_std})
+    )
     return folder

@@ -198,11 +198,17 @@ def test_a_detector_version_with_an_adapter_runs_end_to_end(project, lead, roste
 
 
 def test_model_servers_and_key_variables_are_restricted(project, settings):
-    settings.VLM_ALLOWED_BASE_URLS = ["http://vllm.internal:8000/"]
-    with pytest.raises(ApplicationError, match="not on this installation's list"):
-        model_version_create(
-            project=project, role="detector", name="x", model="m", backend="openai", base_url="http://10.0.0.5/v1"
-        )
+    settings.VLM_ALLOWED_BASE_URLS = ["http://vllm.internal:8000"]
+    # Compared as parsed URLs, not as string prefixes (full table: tests/workers/vlm/test_allowlist.py).
+    for url, reason in [
+        ("http://10.0.0.5/v1", "not on this installation's list"),
+        ("http://vllm.internal:8000.evil.com/v1", "is not a number"),
+        ("http://vllm.internal:8000@evil.com/v1", "user-info"),
+        ("http://vllm.internal:80001/v1", "out of range"),
+    ]:
+        with pytest.raises(ApplicationError, match=reason):
+            model_version_create(project=project, role="detector", name="x", model="m", backend="openai", base_url=url)
+    assert not ModelVersion.objects.filter(project=project, name="x").exists()
     with pytest.raises(ApplicationError, match="must start with VIVE_VLM_KEY_"):
         model_version_create(
             project=project,
@@ -213,6 +219,34 @@ def test_model_servers_and_key_variables_are_restricted(project, settings):
             base_url="http://vllm.internal:8000/v1",
             api_key_env="DJANGO_SECRET_KEY",
         )
+
+
+def test_the_worker_refuses_a_stored_server_off_its_allow_list_and_sends_nothing(
+    project, lead, roster_and_frames, settings
+):
+    """A row stored under an older list (or the old prefix check): the worker's own check stops it."""
+    from tests.workers.vlm.test_openai_backend import ScriptedServer
+
+    server = ScriptedServer()
+    try:
+        version = ModelVersion.objects.create(
+            project=project, role="detector", name="stale", model="m", backend="openai", base_url=server.url
+        )
+        settings.VLM_ALLOWED_BASE_URLS = ["http://127.0.0.1:1/"]  # the list no longer has that server
+        run = services.detection_run_start(
+            project=project,
+            model_version=version,
+            asset_ids=[a.id for a in roster_and_frames],
+            created_by=lead,
+            enqueue=False,
+        )
+        job_execute(run.job_id)
+        run.job.refresh_from_db()
+        assert run.job.status in (JobStatus.FAILED, JobStatus.QUEUED)  # failed, or waiting to be retried
+        assert "not on this installation's list" in run.job.error
+        assert server.requests == [] and not Detection.objects.filter(run=run).exists()
+    finally:
+        server.close()
 
 
 def test_frames_that_met_a_backend_error_are_asked_again_on_retry(project, lead, roster_and_frames):

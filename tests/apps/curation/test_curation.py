@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 from PIL import Image, ImageDraw
@@ -16,6 +17,7 @@ from apps.jobs.models import JobStatus
 from apps.jobs.runner import job_execute
 from apps.media.models import Asset, AssetKind
 from apps.media.services import asset_add
+from tests.assertions import assert_varied_rows
 from workers.media.assets import prepare_asset
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,7 +32,6 @@ def models_dir(tmp_path_factory):
 def _tiny_models(settings, models_dir):
     settings.MODEL_PROFILE = "tiny"
     settings.MODELS_DIR = models_dir
-    settings.EMBED_NUM_WORKERS = 0
 
 
 def add_frames(project, count, start=0):
@@ -62,9 +63,39 @@ def test_embedding_is_incremental(project, lead):
     old, new = EmbeddingRun.objects.order_by("id")
     old_ids, old_vectors = vectors_load(old)
     new_ids, new_vectors = vectors_load(new)
+    assert len(old_ids) == 10 and new.embedded == 3 and new.reused == 10
+    assert_varied_rows(new_vectors)
     assert sorted(new_ids) == sorted(Asset.objects.values_list("id", flat=True)) and new.count == 13
     for row, asset_id in enumerate(old_ids):  # carried over untouched, not recomputed
         assert (new_vectors[new_ids.index(asset_id)] == old_vectors[row]).all()
+
+
+def test_the_embed_jobs_path_decodes_in_parallel_in_a_daemonic_worker_child(tmp_path, models_dir):
+    """A Celery prefork child is daemonic (no processes of its own): the embed job's path must
+    still decode on several threads there, and give the vectors of plain one-at-a-time decoding."""
+    from tests.assertions import assert_varied_rows
+    from tests.daemonic import in_daemonic_child
+    from workers.vision.clip import EmbeddingConfig, embed_images
+    from workers.vision.tiny import build_tiny_clip
+
+    spec = build_tiny_clip(models_dir / "tiny" / "clip")
+    items = []
+    for index in range(16):
+        image = Image.new("RGB", (320, 180), (index * 15, 120, 200 - index * 10))
+        ImageDraw.Draw(image).rectangle((index * 15, 30, index * 15 + 80, 150), fill=(250, 250, 250))
+        image.save(tmp_path / f"{index}.jpg", quality=90)
+        items.append((100 + index, tmp_path / f"{index}.jpg"))
+    worker = in_daemonic_child(
+        "apps.curation.handlers.embed_files",
+        spec,
+        items,
+        django_settings={"EMBED_BATCH_SIZE": 4, "EMBED_NUM_WORKERS": 2},
+    )
+    sequential = embed_images(spec, items, EmbeddingConfig(batch_size=1, num_workers=0))
+    assert worker.decode_threads == 2 and sequential.decode_threads == 1
+    assert worker.asset_ids == sequential.asset_ids == [asset_id for asset_id, _ in items] and not worker.failed
+    assert_varied_rows(sequential.vectors)
+    np.testing.assert_allclose(worker.vectors, sequential.vectors, atol=1e-5)
 
 
 def test_cluster_and_sample_gold_store_what_the_workers_computed(project, lead):

@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from PIL import Image
 
@@ -14,8 +15,8 @@ from apps.core.errors import ApplicationError
 from apps.curation import services as curation_services
 from apps.evaluation.models import CaptionScore
 from apps.evaluation.services import comparison_start, eval_set_create
+from apps.jobs.inline import job_run_tree
 from apps.jobs.models import Job
-from apps.jobs.runner import job_execute
 from apps.media.models import AssetKind
 from apps.media.services import asset_add
 from apps.modelhub.models import ModelVersion
@@ -101,9 +102,18 @@ def test_a_comparison_runs_three_pipelines_scores_them_and_reports(models_dir, r
         eval_set=eval_set, captioner=ModelVersion.objects.get(project=project, role="captioner", is_default=True),
         detectors=[detector, second], judge=judge, created_by=None, enqueue=False,
     )  # fmt: skip
-    job_execute(comparison.job_id)
+    job_run_tree(comparison.job_id)
     job = Job.objects.get(id=comparison.job_id)
     assert job.status == "succeeded", job.traceback
+    # Every model stage ran as its own job on its own queue; the evaluation itself loads no model.
+    stages = sorted((child.kind, child.queue, child.status) for child in job.children.all())
+    vlm, embed = settings.VLM_QUEUE, settings.EMBED_QUEUE
+    assert job.queue == "cpu" and stages == sorted(
+        [("detect", vlm, "succeeded")] * 4  # 2 detectors × (gold test split, eval set)
+        + [("caption", vlm, "succeeded")] * 3  # 3 pipelines
+        + [("evaluation_clipscore", embed, "succeeded"), ("evaluation_judge", vlm, "succeeded")]
+    )
+    assert job.result["stages"] == 9
     comparison.refresh_from_db()
     report = comparison.report
     assert report["meta"]["profile"] == "tiny" and report["meta"]["pipelines"] == [

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.test import Client
 
 from apps.jobs.models import Job, JobStatus
@@ -44,7 +45,7 @@ def test_htmx_posts_need_the_csrf_token(lead, project):
     job = JobFactory(project=project)
     assert client.post(f"/jobs/{job.id}/cancel/", HTTP_HX_REQUEST="true").status_code == 403
     client.get(f"/jobs/{job.id}/")  # sets the csrf cookie, as the browser would
-    token = client.cookies["csrftoken"].value
+    token = client.cookies[settings.CSRF_COOKIE_NAME].value
     response = client.post(f"/jobs/{job.id}/cancel/", HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 302
     job.refresh_from_db()

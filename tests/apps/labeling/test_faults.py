@@ -14,9 +14,9 @@ from apps.labeling.browser import LabelStudioBrowser
 from apps.labeling.client import LabelStudioClient, LabelStudioUnavailable
 from apps.labeling.label_config import choices_result
 from apps.labeling.models import GoldLabel, LabelingProject, LabelingTask, PendingAnnotation
-from tests.apps.labeling.world import labeling_world
+from tests.apps.labeling.world import in_label_studio, labeling_world, labelling_member
 from tests.factories import UserFactory
-from tests.labelstudio import free_port
+from tests.labelstudio import Rule, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,18 +90,10 @@ def test_a_push_that_failed_after_label_studio_did_the_work_creates_no_duplicate
     ls_settings.LABELING_TASK_BATCH_SIZE = 2
     labeling_project = _start(world)
     # The second import is stored by Label Studio, but its answer is lost (500 after the work).
-    faulty_proxy.faults.only_paths = ("/api/projects/",)
-    imports = {"count": 0}
-    original_take = faulty_proxy.faults.take
-
-    def take(path):
-        if path.endswith("/import?return_task_ids=true") or "/import" in path:
-            imports["count"] += 1
-            if imports["count"] == 2:
-                return "forward-then-fail"
-        return original_take(path)
-
-    faulty_proxy.faults.take = take
+    faulty_proxy.faults.rules = [
+        Rule("POST", r"^/api/projects/\d+/import", "forward", times=1),
+        Rule("POST", r"^/api/projects/\d+/import", "forward-then-fail", times=1),
+    ]
     with pytest.raises(LabelStudioUnavailable):
         services.labeling_push(
             labeling_project=labeling_project,
@@ -112,6 +104,44 @@ def test_a_push_that_failed_after_label_studio_did_the_work_creates_no_duplicate
     outcome = services.labeling_push(labeling_project=labeling_project)
     assert outcome["tasks_adopted"] == 2 and outcome["tasks_imported"] == 1
     assert labeling_project.tasks.count() == 5 == _remote_task_count(labeling_project)
+
+
+LOST_ANSWERS = [
+    Rule("POST", r"^/api/projects/?$", "?"),  # the project's create
+    Rule("POST", r"^/api/webhooks/?$", "?"),  # the webhook's create
+    Rule("POST", r"^/api/projects/\d+/import", "?"),  # the first task import
+]
+
+
+@pytest.mark.parametrize("lost", ["forward-then-drop", "forward-then-stall"])
+def test_creates_whose_answer_was_lost_are_adopted_not_sent_again(ls_settings, role_groups, faulty_proxy, lost):
+    """Label Studio does each create, then its answer is lost (the connection closes, or the client
+    times out): the client's retry finds what was made instead of making it twice."""
+    name = f"Lost answers world {lost}"
+    world = labeling_world(frames=5, name=name)
+    ls_settings.LABELING_TASK_BATCH_SIZE = 2
+    labeling_project = _start(world)
+    faulty_proxy.faults.rules = [Rule(rule.method, rule.path, lost) for rule in LOST_ANSWERS]
+    faulty_proxy.faults.stall_seconds = 3.0
+    client = LabelStudioClient(
+        url=faulty_proxy.url, retries=2, backoff_seconds=0.05, timeout=2.0 if lost.endswith("stall") else 30.0
+    )
+    services.labeling_push(labeling_project=labeling_project, client=client)
+    assert [rule.hits for rule in faulty_proxy.faults.rules] == [1, 1, 1]  # each create's answer was lost once
+
+    labeling_project.refresh_from_db()
+    sdk = LabelStudioClient().sdk
+    title = f"{name} · gold v{world.gold_set.version}"[:50]
+    projects = [p.id for p in sdk.projects.list(title=title, page_size=100, include="id,title") if p.title == title]
+    assert projects == [labeling_project.ls_project_id]
+    webhooks = [hook.id for hook in sdk.webhooks.list(project=str(labeling_project.ls_project_id))]
+    assert webhooks == [labeling_project.ls_webhook_id]
+    remote = list(LabelStudioClient().tasks(project_id=labeling_project.ls_project_id, fields="task_only"))
+    assert sorted(task["data"]["asset_id"] for task in remote) == sorted(asset.id for asset in world.assets)
+    assert {task["data"]["asset_id"]: task["id"] for task in remote} == dict(
+        labeling_project.tasks.values_list("asset_id", "ls_task_id")
+    )
+    assert labeling_project.status == "ready"
 
 
 def test_sync_while_label_studio_is_down_keeps_pending_rows(ls_settings, role_groups):
@@ -199,7 +229,8 @@ def test_a_burst_of_duplicated_reordered_webhooks_stores_each_annotation_once_wi
     world = labeling_world(frames=40, name="Burst world")
     labeling_project = _start(world, control_fraction=0.0)
     services.labeling_push(labeling_project=labeling_project)
-    annotator = UserFactory(username="burst", email="burst@example.com", role="annotator")
+    annotator = labelling_member(world.project, "burst")
+    in_label_studio(annotator, "burst-pass-123")
     tasks = list(LabelingTask.objects.filter(labeling_project=labeling_project).order_by("id"))
     rng = random.Random(3)
     bodies, latest = [], {}

@@ -14,8 +14,7 @@ from apps.labeling.browser import LabelStudioBrowser
 from apps.labeling.client import LabelStudioClient
 from apps.labeling.label_config import choices_result
 from apps.labeling.models import GoldLabel, LabelingProject, PendingAnnotation
-from tests.apps.labeling.world import ROSTER, labeling_world
-from tests.factories import UserFactory
+from tests.apps.labeling.world import ROSTER, in_label_studio, labeling_world, labelling_member
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,7 +76,8 @@ def test_push_creates_tasks_with_validated_predictions_and_a_control_slice(ls_se
 
 def test_annotations_come_back_through_webhooks_and_reconciliation(ls_settings, role_groups):
     world = labeling_world(frames=5, name="Round trip world")
-    annotator = UserFactory(username="ann", email="ann@example.com", role="annotator")
+    annotator = labelling_member(world.project, "ann")
+    in_label_studio(annotator, "annotator-pass-1")
     labeling_project, _ = _pushed(world, control_fraction=0.2)
     tasks = list(labeling_project.tasks.order_by("id"))
     wanted = {task.asset_id: sorted(ROSTER[(i + 1) % 3 :]) for i, task in enumerate(tasks)}
@@ -127,7 +127,7 @@ def test_annotations_come_back_through_webhooks_and_reconciliation(ls_settings, 
     repaired = services.labels_reconcile(labeling_project=labeling_project)
     assert repaired["stored"] == 1 and repaired["annotations"] == 5
     assert GoldLabel.objects.get(ls_annotation_id=dropped["id"]).names == ["Ellie", "Victor"]
-    # Two annotators on frame 2 now disagree → conflict until a lead resolves it.
+    # Frame 2 now has a second, different answer → conflict until a lead resolves it.
     frames = selectors.frame_labels(labeling_project)
     assert frames[tasks[1].asset_id].status == "conflict"
     assert frames[tasks[2].asset_id].status == "unlabelled"  # its only answer was deleted

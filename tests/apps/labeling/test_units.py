@@ -13,9 +13,9 @@ from apps.labeling import selectors
 from apps.labeling.client import prediction_errors
 from apps.labeling.label_config import choices_result, label_config, names_from_result
 from apps.labeling.links import file_link_parse, file_link_url
-from apps.labeling.models import GoldLabel, GoldResolution, LabelingProject, LabelingTask
+from apps.labeling.models import GoldLabel, GoldResolution, LabelingProject, LabelingTask, LabelStudioAccount
 from apps.labeling.services import control_asset_ids
-from tests.apps.labeling.world import labeling_world
+from tests.apps.labeling.world import labeling_world, labelling_member
 from tests.factories import UserFactory
 
 HOSTILE = 'Evil" onload="alert(1)<script>&'
@@ -76,7 +76,11 @@ def test_signed_links_serve_one_file_and_refuse_forged_or_old_ones(settings):
 @pytest.mark.django_db
 def test_frame_labels_agreement_anchoring_and_distribution(client):
     world = labeling_world(frames=4, name="Report world")
-    a, b = UserFactory(username="a1", email="a1@example.com"), UserFactory(username="a2", email="a2@example.com")
+    a, b = labelling_member(world.project, "a1"), labelling_member(world.project, "a2", role="lead")
+    accounts = {
+        user.id: LabelStudioAccount.objects.create(user=user, ls_user_id=10 + i, ls_email=user.email)
+        for i, user in enumerate((a, b))
+    }
     lp = LabelingProject.objects.create(
         project=world.project, gold_set=world.gold_set, webhook_secret="s", ls_project_id=9
     )
@@ -101,6 +105,7 @@ def test_frame_labels_agreement_anchoring_and_distribution(client):
     for index, (asset, user, names, cancelled) in enumerate(answers):
         GoldLabel.objects.create(
             labeling_project=lp, task=tasks[asset.id], asset=asset, names=names, annotator=user,
+            ls_user_id=accounts[user.id].ls_user_id, ls_user_email=user.email,
             ls_annotation_id=index + 1, ls_updated_at=now - timedelta(minutes=index), was_cancelled=cancelled,
         )  # fmt: skip
     frames = selectors.frame_labels(lp)

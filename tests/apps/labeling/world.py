@@ -59,3 +59,21 @@ def labeling_world(frames: int = 6, name: str = "Labelling world") -> LabelingWo
         predicted[asset.id] = names
         Detection.objects.create(run=run, asset=asset, names=names, model_version_label="tiny-qwen2.5-vl")
     return LabelingWorld(project, assets, gold_set, run, predicted)
+
+
+def labelling_member(project: Project, username: str, role: str = "annotator"):
+    """An app user who is a member of the project with this role (e-mail username@example.com)."""
+    from tests.factories import UserFactory
+
+    user = UserFactory(username=username, email=f"{username}@example.com", role=role)
+    project.memberships.create(user=user)
+    return user
+
+
+def in_label_studio(user, password: str):
+    """The user's Label Studio account, made by the app (sign-up is off), with this initial password."""
+    from apps.labeling.services import labelstudio_account_ensure
+
+    outcome = labelstudio_account_ensure(user=user, password=password)
+    assert outcome.status in ("created", "adopted", "existing"), outcome
+    return user.labelstudio_account

@@ -40,7 +40,7 @@ def test_aliases_are_trimmed_and_deduplicated(project):
 def test_rename_to_an_existing_name_is_refused(project):
     services.character_create(project=project, name="Ellie")
     victor = services.character_create(project=project, name="Victor")
-    with pytest.raises(ApplicationError):
+    with pytest.raises(ApplicationError, match="already has a character named 'ellie'"):
         services.character_update(character=victor, name="ellie")
     victor.refresh_from_db()
     assert victor.name == "Victor"

@@ -18,6 +18,7 @@ from apps.training.models import TrainingEpoch, TrainingRun, TrainingStep
 from apps.training.services import training_run_start
 from tests.apps.training.world import labelled_project
 from tests.factories import UserFactory
+from workers.train import detection_scores
 
 QUICK = {"epochs": 2, "batch_size": 4, "learning_rate": 1e-3, "rank": 4, "alpha": 8}
 
@@ -71,7 +72,14 @@ def test_training_job_registers_a_detector_version_usable_for_detection(models_d
     steps = TrainingStep.objects.filter(run=run)
     assert steps.count() == job.result["steps"] == 2 * 2  # 8 training frames, batch 4, 2 epochs
     assert list(TrainingEpoch.objects.filter(run=run).values_list("epoch", flat=True)) == [0, 1, 2]
-    assert all(e.sample_f1 is not None and len(e.predictions) == 2 for e in TrainingEpoch.objects.filter(run=run))
+    # Each epoch's stored score is the score of its stored predictions on the validation split.
+    epochs = list(TrainingEpoch.objects.filter(run=run).order_by("epoch"))
+    keys = sorted(run.validation_labels)
+    for epoch in epochs:
+        assert sorted(epoch.predictions) == keys and len(keys) == 2
+        scores = detection_scores([epoch.predictions[k] for k in keys], [run.validation_labels[k] for k in keys])
+        assert epoch.sample_f1 == pytest.approx(scores.sample_f1)
+    assert job.result["before_after"]["sample_f1"] == [epochs[0].sample_f1, epochs[-1].sample_f1]
     version = run.result_version
     assert version.source == "sft" and version.adapter and Path(version.adapter, "adapter_config.json").exists()
     assert set(job.result["before_after"]) == {"sample_f1", "precision", "recall", "mistakes"}

@@ -8,13 +8,13 @@ from django.utils import timezone
 from PIL import Image, ImageDraw
 
 from apps.curation import services as curation_services
-from apps.labeling.models import GoldLabel, LabelingProject, LabelingTask
+from apps.labeling.models import GoldLabel, LabelingProject, LabelingTask, LabelStudioAccount
 from apps.media.models import AssetKind
 from apps.media.services import asset_add
 from apps.modelhub.models import ModelVersion
 from apps.modelhub.services import model_versions_ensure
 from apps.projects.services import reference_image_add
-from tests.factories import CharacterFactory, ProjectFactory
+from tests.factories import CharacterFactory, ProjectFactory, UserFactory
 from workers.media.assets import prepare_asset
 
 COLOURS = {"Ellie": (220, 40, 40), "Sprite": (40, 90, 230), "Victor": (40, 170, 60)}
@@ -56,10 +56,16 @@ def labelled_project(frames: int = 12, name: str = "Training world"):
     labeling_project = LabelingProject.objects.create(
         project=project, gold_set=gold_set, webhook_secret="s", ls_project_id=project.id, status="ready"
     )
+    # Answers count only from a Label Studio account the app made for a labelling member (apps/labeling).
+    username = f"labeller-{project.id}"
+    annotator = UserFactory(username=username, email=f"{username}@example.com", role="annotator")
+    project.memberships.create(user=annotator)
+    account = LabelStudioAccount.objects.create(user=annotator, ls_user_id=1000 + project.id, ls_email=annotator.email)
     for index, asset in enumerate(assets):
         task = LabelingTask.objects.create(labeling_project=labeling_project, asset=asset, ls_task_id=index + 1)
         GoldLabel.objects.create(
-            labeling_project=labeling_project, task=task, asset=asset, names=truth[asset.id],
+            labeling_project=labeling_project, task=task, asset=asset, names=truth[asset.id], annotator=annotator,
+            ls_user_id=account.ls_user_id, ls_user_email=account.ls_email,
             ls_annotation_id=index + 1, ls_updated_at=timezone.now(),
         )  # fmt: skip
     model_versions_ensure(project=project)

@@ -47,7 +47,9 @@ def test_one_pick_per_cluster_and_noise_is_excluded(clustered):
 def test_centroid_pick_is_the_member_nearest_the_cluster_mean(clustered):
     vectors, result = clustered
     ids = list(range(len(vectors)))
-    for pick in sample_gold(ids, vectors, result.labels):
+    picks = sample_gold(ids, vectors, result.labels)
+    assert len(picks) == result.n_clusters == 6
+    for pick in picks:
         members = np.flatnonzero(result.labels == pick.cluster)
         centroid = vectors[members].mean(axis=0)
         best = members[np.argmax(vectors[members] @ (centroid / np.linalg.norm(centroid)))]
@@ -68,6 +70,11 @@ def test_noise_picks_target_size_and_random_strategy(clustered):
     assert len(topped) == 20 and len({p.asset_id for p in topped}) == 20
     first = sample_gold(ids, vectors, labels, GoldSamplingConfig(strategy="random", seed=5))
     assert first == sample_gold(ids, vectors, labels, GoldSamplingConfig(strategy="random", seed=5))
+    other_seed = sample_gold(ids, vectors, labels, GoldSamplingConfig(strategy="random", seed=6))
+    centroids = sample_gold(ids, vectors, labels)
+    assert {p.cluster for p in first} == {p.cluster for p in centroids}  # still one per cluster
+    picked = [p.asset_id for p in first]
+    assert picked != [p.asset_id for p in other_seed] and picked != [p.asset_id for p in centroids]
 
 
 def test_bad_parameters_and_too_few_frames_are_clear_errors():

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.assertions import assert_varied_rows
 from workers.metrics.clipscore import (
     ClipScoreConfig,
     caption_embeddings,
@@ -29,7 +30,9 @@ def scorer(tmp_path_factory):
 def image_vectors(scorer, frames):
     model, preprocess, _ = scorer
     items = list(enumerate(frames))
-    return embed_images(None, items, EmbeddingConfig(num_workers=0), loaded=(model, preprocess)).vectors
+    vectors = embed_images(None, items, EmbeddingConfig(num_workers=0), loaded=(model, preprocess)).vectors
+    assert_varied_rows(vectors)  # four frames, four different vectors: the comparisons below can fail
+    return vectors
 
 
 def reference_text_vectors(model, tokenizer, texts: list[str]) -> np.ndarray:
@@ -45,6 +48,7 @@ def test_short_captions_score_as_open_clip_computes_them(scorer, image_vectors):
     rows = clip_scores(model, tokenizer, image_vectors, CAPTIONS, keys=["a", "b", "c", "d"])
     text = reference_text_vectors(model, tokenizer, CAPTIONS)
     cosines = np.sum(image_vectors * text, axis=1)
+    assert np.ptp(cosines) > 1e-3  # the captions score differently
     assert [row.key for row in rows] == ["a", "b", "c", "d"]
     np.testing.assert_allclose([row.cosine for row in rows], cosines, atol=1e-5)
     np.testing.assert_allclose([row.clip_score for row in rows], 2.5 * np.maximum(cosines, 0), atol=1e-5)
@@ -56,7 +60,9 @@ def test_batch_size_changes_nothing_and_scores_follow_the_weight(scorer, image_v
     model, _, tokenizer = scorer
     one = clip_scores(model, tokenizer, image_vectors, CAPTIONS, config=ClipScoreConfig(batch_size=1))
     many = clip_scores(model, tokenizer, image_vectors, CAPTIONS, config=ClipScoreConfig(batch_size=64, weight=1.0))
+    assert np.ptp([row.cosine for row in one]) > 1e-3
     np.testing.assert_allclose([row.cosine for row in one], [row.cosine for row in many], atol=1e-5)
+    assert any(row.cosine > 0 for row in many)  # else the weight would multiply zeros only
     assert all(row.clip_score == pytest.approx(max(row.cosine, 0.0)) for row in many)
 
 
@@ -120,6 +126,7 @@ def test_image_files_unreadable_or_uncaptioned_are_reported_and_the_rest_scored(
     assert [row.key for row in report.rows] == [0, 1]
     assert list(report.failed_images) == [2] and report.missing_captions == [3]
     direct = clip_scores(model, tokenizer, image_vectors[:2], CAPTIONS[:2])
+    assert direct[0].cosine != pytest.approx(direct[1].cosine, abs=1e-4)
     np.testing.assert_allclose([row.cosine for row in report.rows], [row.cosine for row in direct], atol=1e-5)
     summary = report.summary()
     assert summary["n"] == 2 and summary["failed_images"] == 1 and summary["missing_captions"] == 1

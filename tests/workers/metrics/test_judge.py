@@ -101,7 +101,13 @@ def test_an_openai_compatible_judge_counts_bad_answers_and_excludes_them(server,
         ("garbage", "<html>bad gateway</html>"),
     ]
     spec = ModelSpec(
-        name="served-judge", backend="openai", model="judge-model", base_url=server.url, max_retries=0, concurrency=1
+        name="served-judge",
+        backend="openai",
+        model="judge-model",
+        base_url=server.url,
+        allowed_base_urls=(server.url,),
+        max_retries=0,
+        concurrency=1,
     )
     items = [JudgeItem(key, frames[key % len(frames)], CAPTION) for key in range(8)]
     progress = []

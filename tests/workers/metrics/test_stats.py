@@ -110,6 +110,7 @@ def test_pipelines_are_paired_by_key_and_unmatched_or_missing_frames_are_dropped
 def test_identical_pipelines_compare_gracefully():
     scores = {key: float(key % 10 + 1) for key in range(30)}
     comparison = paired_comparison(scores, dict(scores), StatsConfig(n_resamples=200))
+    assert set(comparison.tests) == {"t_test", "wilcoxon"}
     assert all(result.p_value == 1.0 and result.statistic == 0.0 for result in comparison.tests.values())
     assert (comparison.ci_low, comparison.ci_high) == (0.0, 0.0) and comparison.difference["std"] == 0.0
 

@@ -17,6 +17,13 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def varied_tiny_model(tmp_path_factory) -> Path:
+    """The stock tiny model's answers are one constant string for every frame (after training too);
+    with its weights redrawn at a larger std (a test-only builder option) answers vary by frame."""
+    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("train-models") / "varied-qwen", init_std=0.2)
+
+
+@pytest.fixture(scope="session")
 def small_set(tmp_path_factory) -> tuple[list[CharacterCard], list[TrainExample], list[TrainExample]]:
     """Roster, 7 training frames and 3 validation frames of a 10-second demo world."""
     roster, examples = demo_detection_set(SMALL_WORLD, tmp_path_factory.mktemp("train-world"))

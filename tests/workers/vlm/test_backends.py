@@ -4,6 +4,7 @@ does not change greedy outputs, adapters, pixel budgets."""
 import pytest
 from PIL import Image
 
+from tests.assertions import assert_informative
 from workers.vlm.backends import ModelSpec, PromptImages, fit_pixels, load_backend
 from workers.vlm.prompts import caption_prompt, detection_prompt
 
@@ -32,19 +33,59 @@ def test_caption_prompt_variants(world):
     assert '"salient_objects"' in everyone.text
 
 
+@pytest.fixture
+def prefix_path(monkeypatch):
+    """What the shared-prefix decoder did: runs that decoded, prefixes computed, fallbacks and why."""
+    from workers.vlm import prefix
+
+    seen = {"decoded": 0, "prefixes": 0, "fallbacks": []}
+    generate, compute_prefix = prefix.SharedPrefixDecoder.generate, prefix.SharedPrefixDecoder._prefix
+
+    def spy_generate(self, prompts):
+        try:
+            texts = generate(self, prompts)
+        except prefix.PrefixUnsupported as exc:
+            seen["fallbacks"].append(str(exc))
+            raise
+        seen["decoded"] += 1
+        return texts
+
+    def spy_prefix(self, *args):
+        seen["prefixes"] += 1
+        return compute_prefix(self, *args)
+
+    monkeypatch.setattr(prefix.SharedPrefixDecoder, "generate", spy_generate)
+    monkeypatch.setattr(prefix.SharedPrefixDecoder, "_prefix", spy_prefix)
+    return seen
+
+
 @pytest.mark.parametrize("model", ["qwen", "internvl"])
-def test_batched_and_prefix_reusing_generation_give_the_naive_greedy_outputs(tiny_models, world, model):
+def test_batched_and_prefix_reusing_generation_give_the_naive_greedy_outputs(tiny_models, world, model, prefix_path):
+    from workers.vlm.prefix import supports_prefix_reuse
+
     cards, frames = world
     prompts = [detection_prompt(cards, frame) for frame in frames]
-    naive = load_backend(spec(tiny_models[model], batch_size=1)).generate_plain(prompts)
+    naive = [o.text for o in load_backend(spec(tiny_models[model], batch_size=1)).generate_plain(prompts)]
+    assert_informative(naive)
     batched = load_backend(spec(tiny_models[model], batch_size=4)).generate_plain(prompts)
-    fast = load_backend(spec(tiny_models[model], batch_size=4)).generate(prompts)  # prefix reuse on Qwen
-    assert [o.text for o in batched] == [o.text for o in naive]
-    assert [o.text for o in fast] == [o.text for o in naive]
+    fast_backend = load_backend(spec(tiny_models[model], batch_size=4))
+    fast = fast_backend.generate(prompts)
+    assert [o.text for o in batched] == naive
+    assert [o.text for o in fast] == naive
     assert all(o.error == "" and o.seconds > 0 for o in fast)
+    # The shared prefix is implemented for Qwen2.5-VL: there `generate` must have taken it (one
+    # prefix for six same-size frames); InternVL has no such path and goes the plain way.
+    if model == "qwen":
+        assert supports_prefix_reuse(fast_backend.model)
+        assert prefix_path == {"decoded": 1, "prefixes": 1, "fallbacks": []}
+    else:
+        assert not supports_prefix_reuse(fast_backend.model)
+        assert prefix_path == {"decoded": 0, "prefixes": 0, "fallbacks": []}
 
 
-def test_prefix_reuse_handles_frames_of_different_sizes_and_falls_back_when_prefixes_differ(tiny_models, world):
+def test_prefix_reuse_handles_frames_of_different_sizes_and_falls_back_when_prefixes_differ(
+    tiny_models, world, prefix_path
+):
     from PIL import Image
 
     cards, frames = world
@@ -52,15 +93,26 @@ def test_prefix_reuse_handles_frames_of_different_sizes_and_falls_back_when_pref
     Image.open(frames[1]).rotate(90, expand=True).save(tall)
     mixed = [detection_prompt(cards, frame) for frame in [frames[0], tall, frames[2]]]
     backend = load_backend(spec(tiny_models["qwen"], batch_size=4))
-    assert [o.text for o in backend.generate(mixed)] == [o.text for o in backend.generate_plain(mixed)]
+    plain = [o.text for o in backend.generate_plain(mixed)]
+    assert_informative(plain)
+    assert [o.text for o in backend.generate(mixed)] == plain
+    assert prefix_path == {"decoded": 1, "prefixes": 2, "fallbacks": []}  # one prefix per patch grid
+
     differing = [detection_prompt(cards, frames[0]), detection_prompt(cards[:2], frames[1])]
-    assert [o.text for o in backend.generate(differing)] == [o.text for o in backend.generate_plain(differing)]
+    plain = [o.text for o in backend.generate_plain(differing)]
+    assert_informative(plain)
+    assert [o.text for o in backend.generate(differing)] == plain
+    assert prefix_path["decoded"] == 1 and prefix_path["fallbacks"] == ["the prompts do not share one prefix"]
+
     # Nobody detected: caption prompts with no reference image share nothing and go the plain way.
     bare = [caption_prompt([], frame, detected=True) for frame in frames[:2]]
-    assert [o.text for o in backend.generate(bare)] == [o.text for o in backend.generate_plain(bare)]
+    plain = [o.text for o in backend.generate_plain(bare)]
+    assert_informative(plain)
+    assert [o.text for o in backend.generate(bare)] == plain
+    assert prefix_path["decoded"] == 1 and prefix_path["fallbacks"][1].startswith("no reference image")
 
 
-def test_an_adapter_loads_on_top_of_the_base_model(tiny_models, world, tmp_path):
+def test_an_adapter_loads_on_top_of_the_base_model(tiny_models, world, tmp_path, prefix_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
@@ -72,11 +124,14 @@ def test_an_adapter_loads_on_top_of_the_base_model(tiny_models, world, tmp_path)
     prompts = [detection_prompt(cards, frame) for frame in frames[:3]]
     plain = load_backend(spec(tiny_models["qwen"], max_new_tokens=16)).generate(prompts)
     adapted_backend = load_backend(spec(tiny_models["qwen"], max_new_tokens=16, adapter=str(tmp_path / "adapter")))
-    adapted = adapted_backend.generate(prompts)
+    adapted = [o.text for o in adapted_backend.generate(prompts)]
     assert adapted_backend.spec.version == "tiny+adapter"
-    assert [o.text for o in adapted] != [o.text for o in plain]
-    # the prefix-reusing path runs the adapter too, and agrees with plain generate
-    assert [o.text for o in adapted] == [o.text for o in adapted_backend.generate_plain(prompts)]
+    assert_informative(adapted)
+    assert adapted != [o.text for o in plain]
+    # the prefix-reusing path (taken by both backends: through the PEFT wrapper too) runs the
+    # adapter, and agrees with plain generate
+    assert prefix_path == {"decoded": 2, "prefixes": 2, "fallbacks": []}
+    assert adapted == [o.text for o in adapted_backend.generate_plain(prompts)]
 
 
 def test_references_and_targets_get_their_own_pixel_budgets(world):

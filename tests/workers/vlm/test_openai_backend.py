@@ -1,5 +1,6 @@
 """The openai backend against a real HTTP server on 127.0.0.1 that speaks chat completions."""
 
+import hashlib
 import json
 import threading
 import time
@@ -13,12 +14,15 @@ from workers.vlm.prompts import detection_prompt
 
 class ScriptedServer:
     """Answers each request with the next scripted step: ("ok", text) | ("status", code) |
-    ("sleep", seconds) | ("garbage", body)."""
+    ("sleep", seconds) | ("garbage", body) | ("digest", None): the answer names the request's
+    last image (a digest of its data URL). `delay` holds every request that long; `max_in_flight`
+    is the most requests it held at once."""
 
     def __init__(self):
         self.script: list[tuple[str, object]] = []
         self.requests: list[dict] = []
         self.lock = threading.Lock()
+        self.delay, self.in_flight, self.max_in_flight = 0.0, 0, 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -30,6 +34,13 @@ class ScriptedServer:
                 with server.lock:
                     server.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
                     kind, value = server.script.pop(0) if server.script else ("ok", '["Ellie"]')
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                time.sleep(server.delay)
+                with server.lock:
+                    server.in_flight -= 1
+                if kind == "digest":
+                    kind, value = "ok", last_image_digest(body)
                 if kind == "sleep":
                     time.sleep(value)
                     kind, value = "ok", "late"
@@ -63,6 +74,11 @@ class ScriptedServer:
         self.httpd.server_close()
 
 
+def last_image_digest(body: dict) -> str:
+    urls = [p["image_url"]["url"] for p in body["messages"][0]["content"] if p["type"] == "image_url"]
+    return hashlib.sha256(urls[-1].encode()).hexdigest()[:12]
+
+
 @pytest.fixture
 def server():
     scripted = ScriptedServer()
@@ -77,6 +93,7 @@ def backend(server, **overrides) -> OpenAIBackend:
         backend="openai",
         model="Qwen/Qwen2.5-VL-7B-Instruct",
         base_url=server.url,
+        allowed_base_urls=("http://127.0.0.1:*",),  # the allow-list a worker gets (tests/workers/vlm/test_allowlist.py)
         api_key="secret-token",
         **{**settings, **overrides},
     )
@@ -139,14 +156,27 @@ def test_malformed_responses_are_reported(server, world):
 
 def test_many_prompts_run_concurrently_and_keep_their_order(server, world):
     cards, frames = world
-    server.script = [("ok", f'["{i}"]') for i in range(6)]
-    out = backend(server).generate([detection_prompt(cards, frame) for frame in frames])
-    assert sorted(o.text for o in out) == sorted(f'["{i}"]' for i in range(6)) and len(out) == 6
+    server.script, server.delay = [("digest", None)] * 6, 0.2
+    client = backend(server)  # concurrency 2
+    prompts = [detection_prompt(cards, frame) for frame in frames]
+    out = client.generate(prompts)
+    # each answer names its own prompt's frame: the order is the prompts', not the answers' arrival
+    expected = [last_image_digest(client._payload(prompt)) for prompt in prompts]
+    assert len(set(expected)) == 6
+    assert [o.text for o in out] == expected
+    assert server.max_in_flight == 2  # up to the concurrency limit at once, never more
 
 
 def test_unreachable_server_is_an_error_not_a_crash(world):
     cards, frames = world
-    spec = ModelSpec(name="x", backend="openai", model="m", base_url="http://127.0.0.1:9/v1", max_retries=1)
+    spec = ModelSpec(
+        name="x",
+        backend="openai",
+        model="m",
+        base_url="http://127.0.0.1:9/v1",
+        allowed_base_urls=("http://127.0.0.1:9/v1",),
+        max_retries=1,
+    )
     out = OpenAIBackend(spec, sleep=lambda s: None).generate([detection_prompt(cards, frames[0])])
     assert out[0].text == "" and "ConnectError" in out[0].error
 

@@ -16,7 +16,8 @@ from apps.projects import services as project_services
 from apps.projects.models import Character, Membership, Project
 
 DEMO_USERS = {"lead": Role.LEAD, "annotator": Role.ANNOTATOR, "annotator2": Role.ANNOTATOR, "reviewer": Role.REVIEWER}
-# Label Studio accounts are matched to app users by e-mail.
+# The app makes each labelling member's Label Studio account (with this e-mail) and records the
+# mapping; only answers from those accounts count as gold labels.
 DEMO_EMAIL_DOMAIN = "example.com"
 SAMPLE_CHARACTERS = [
     ("Ellie", "A small girl in a red coat with a yellow hat.", (220, 50, 50)),

@@ -10,16 +10,21 @@ from django.core.management.base import CommandError
 
 from apps.curation.management.commands._curation_command import CurationCommand
 from apps.labeling.browser import LabelStudioBrowser
+from apps.labeling.client import LabelStudioError
 from apps.labeling.label_config import choices_result
 from apps.labeling.models import LabelingProject
+from apps.labeling.selectors import labelling_members
+from apps.labeling.services import labelstudio_account_ensure
 from apps.media.selectors import ground_truth_names
 
 
 class Command(CurationCommand):
     help = (
-        "Log in to Label Studio as each named app user (signing them up with the given password on "
-        "first use) and answer the gold-set tasks with the demo world's ground truth, through the "
-        "same API the labelling page uses. Optional mistakes and overlap make agreement non-trivial."
+        "Log in to Label Studio as each named app user and answer the gold-set tasks with the demo "
+        "world's ground truth, through the same API the labelling page uses. Each user's Label Studio "
+        "account is made by the app first (through the API with the admin token, with the given "
+        "password as its initial password; sign-up is off) unless it has one. Optional mistakes and "
+        "overlap make agreement non-trivial."
     )
 
     def add_arguments(self, parser):
@@ -44,6 +49,15 @@ class Command(CurationCommand):
             user = User.objects.filter(username=username).first()
             if user is None or not user.email or not password:
                 raise CommandError(f"{username!r} needs an app account with an e-mail, and a password after ':'.")
+            if user not in labelling_members(project_obj):
+                self.stderr.write(f"  {username} is not a labelling member of the project: answers will be ignored")
+            try:
+                outcome = labelstudio_account_ensure(user=user, password=password)
+            except LabelStudioError as exc:
+                raise CommandError(f"Could not make {username}'s Label Studio account: {exc}") from exc
+            if outcome.status in ("refused", "failed"):
+                raise CommandError(f"{username}'s Label Studio account: {outcome.detail}")
+            self.stdout.write(f"  {username}: Label Studio account {outcome.status} ({outcome.detail})")
             accounts.append((user, password))
         rng = random.Random(seed)
         tasks = list(labeling_project.tasks.order_by("id"))
