@@ -17,7 +17,8 @@ def job_run_tree(job_id: int, poll_seconds: float = 0.5) -> Job:
     stage still runs once, here or there; this process then waits for it. Each stage's models are
     freed when its handler returns, before the next one loads."""
     while True:
-        job_execute(job_id)  # a no-op unless the job is queued
+        if Job.objects.filter(id=job_id, status=JobStatus.QUEUED).exists():
+            job_execute(job_id)  # unless a worker claims it first
         job = Job.objects.get(id=job_id)
         if job.is_finished:
             return job

@@ -68,6 +68,11 @@ class Job(BaseModel):
         return self.status in FINISHED_STATUSES
 
     @property
+    def stages(self):
+        """Its child jobs in the order they were started."""
+        return self.children.order_by("id")
+
+    @property
     def kind_label(self) -> str:
         from apps.jobs.kinds import JOB_KINDS
 

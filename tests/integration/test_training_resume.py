@@ -63,5 +63,5 @@ def test_a_run_killed_after_epoch_2_resumes_at_epoch_3_and_matches_an_uninterrup
         assert ours[epoch].val_loss == pytest.approx(theirs[epoch].val_loss, rel=1e-5, abs=1e-6)
     losses = dict(TrainingStep.objects.filter(run=run).values_list("step", "loss"))
     expected = dict(TrainingStep.objects.filter(run=reference).values_list("step", "loss"))
-    assert losses.keys() == expected.keys()
+    assert len(expected) >= 4 * 4 and losses.keys() == expected.keys()  # every step of 4+ epochs
     assert all(losses[step] == pytest.approx(expected[step], rel=1e-5, abs=1e-6) for step in expected)

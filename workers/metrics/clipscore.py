@@ -192,7 +192,7 @@ def clip_scores_for_images(
     images: Sequence[tuple[Hashable, Path]],
     captions: Mapping[Hashable, str],
     config: ClipScoreConfig = ClipScoreConfig(),
-    embedding: EmbeddingConfig = EmbeddingConfig(num_workers=0),
+    embedding: EmbeddingConfig = EmbeddingConfig(),  # decode threads: fine in a prefork child too
 ) -> ClipScoreReport:
     """CLIPScore from image files: (key, path) pairs, captions by key. Unreadable images and
     images without a caption are reported, not fatal."""

@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from PIL import Image
+from transformers import AutoTokenizer
 
 from apps.captioning.models import Caption
 from apps.core.errors import ApplicationError
@@ -20,6 +21,7 @@ from apps.jobs.models import Job
 from apps.media.models import AssetKind
 from apps.media.services import asset_add
 from apps.modelhub.models import ModelVersion
+from apps.modelhub.specs import model_spec_for
 from tests.apps.training.world import labelled_project
 from tests.factories import UserFactory
 from tests.workers.vlm.test_openai_backend import ScriptedServer
@@ -167,7 +169,10 @@ def test_a_comparison_runs_three_pipelines_scores_them_and_reports(models_dir, r
     assert html["Content-Disposition"].endswith('.html"') and b"<svg" in html.content and b"<script" not in html.content
     # Every caption run has its lengths counted in the captioner's tokens; its health page reads them.
     first_run = comparison.pipelines.get(position=0).caption_run
-    assert all(c.tokens is not None for c in Caption.objects.filter(run=first_run))
+    tokenizer = AutoTokenizer.from_pretrained(model_spec_for(comparison.captioner).model)
+    captions = list(Caption.objects.filter(run=first_run).order_by("asset_id"))
+    expected = [len(tokenizer(c.raw_text, add_special_tokens=False)["input_ids"]) for c in captions]
+    assert len(captions) == 3 and [c.tokens for c in captions] == expected
     health = client.get(f"/projects/{project.id}/runs/captions/{first_run.id}/health/")
     assert health.status_code == 200 and health.context["health"]["n"] == 3 and health.context["health"]["counted"] == 3
     frames = client.get(

@@ -77,7 +77,7 @@ def test_500s_and_slow_answers_are_retried_with_backoff(ls_settings, role_groups
 
     faulty_proxy.faults.delay_seconds = 1.5  # slower than the client's timeout: retried, then given up
     slow = LabelStudioClient(url=faulty_proxy.url, timeout=0.5, retries=1, backoff_seconds=0.01)
-    with pytest.raises(LabelStudioUnavailable):
+    with pytest.raises(LabelStudioUnavailable, match="did not answer to"):
         services.labels_reconcile(labeling_project=labeling_project, client=slow)
     labeling_project.refresh_from_db()
     assert labeling_project.sync_pending
@@ -94,7 +94,7 @@ def test_a_push_that_failed_after_label_studio_did_the_work_creates_no_duplicate
         Rule("POST", r"^/api/projects/\d+/import", "forward", times=1),
         Rule("POST", r"^/api/projects/\d+/import", "forward-then-fail", times=1),
     ]
-    with pytest.raises(LabelStudioUnavailable):
+    with pytest.raises(LabelStudioUnavailable, match="did not answer to"):
         services.labeling_push(
             labeling_project=labeling_project,
             client=LabelStudioClient(url=faulty_proxy.url, retries=0, backoff_seconds=0.01),
@@ -150,7 +150,7 @@ def test_sync_while_label_studio_is_down_keeps_pending_rows(ls_settings, role_gr
     services.labeling_push(labeling_project=labeling_project)
     services.annotations_mark_pending(labeling_project=labeling_project, annotation_ids=[1, 2])
     closed = LabelStudioClient(url=f"http://127.0.0.1:{free_port()}", retries=1, backoff_seconds=0.01)
-    with pytest.raises(LabelStudioUnavailable):
+    with pytest.raises(LabelStudioUnavailable, match="did not answer to"):
         services.labels_sync_pending(labeling_project=labeling_project, client=closed)
     assert PendingAnnotation.objects.filter(labeling_project=labeling_project).count() == 2
     assert set(PendingAnnotation.objects.values_list("attempts", flat=True)) == {1}

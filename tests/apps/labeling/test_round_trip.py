@@ -144,5 +144,6 @@ def test_annotations_come_back_through_webhooks_and_reconciliation(ls_settings, 
     time.sleep(1.1)  # signatures carry a timestamp in seconds
     assert services.labels_reconcile(labeling_project=labeling_project)["relinked"] == 5
     after = {t["id"]: t["data"] for t in LabelStudioClient().tasks(project_id=labeling_project.ls_project_id)}
+    assert len(before) == 5
     assert all(after[i]["image"] != before[i] and httpx.get(after[i]["image"]).status_code == 200 for i in before)
     assert {data["asset_id"] for data in after.values()} == {task.asset_id for task in tasks}

@@ -160,7 +160,9 @@ def test_zip_members_are_read_safely(ingest, tmp_path, settings):
     assert "zip bomb" in result["pack.zip › bomb.bin"][1]
     assert Asset.objects.count() == 2
     assert not (tmp_path.parent / "escape.png").exists()
-    assert all(name.startswith("projects/") for name in stored_files(settings))
+    stored = stored_files(settings)
+    assert len(stored) == 4  # 2 images + their thumbnails, nothing else
+    assert all(name.startswith("projects/") for name in stored)
 
 
 def test_damaged_zip_is_refused(ingest):
@@ -185,7 +187,9 @@ def test_a_decoder_that_crashes_or_hangs_marks_the_video_unreadable_and_the_work
 def test_uploader_file_names_never_reach_storage(ingest, settings):
     job = ingest(("../../etc/passwd.png", image_bytes()), ("..\\..\\win.png", image_bytes((9, 9, 9))))
     assert set(outcomes(job)) == {"passwd.png", "win.png"}
-    assert all(name.startswith("projects/") and "passwd" not in name for name in stored_files(settings))
+    stored = stored_files(settings)
+    assert len(stored) == 4  # 2 images + their thumbnails
+    assert all(name.startswith("projects/") and "passwd" not in name for name in stored)
 
 
 def test_webm_vp9_videos_are_sampled_too(ingest, tmp_path):
