@@ -199,7 +199,7 @@ def test_a_detection_run_killed_mid_way_finishes_on_retry_without_redoing_frames
 
 
 def test_embedding_runs_in_a_real_worker_process(clean_queue, workers, project, lead, settings, tmp_path):
-    """Celery's prefork children are daemonic: the embed job decodes on threads there (processes could not be started)."""
+    """Celery's prefork children are daemonic: the embed job decodes on threads there (no processes)."""
     from PIL import Image
 
     from apps.curation.services import embedding_start
