@@ -86,14 +86,21 @@ def _health(comparison: Comparison) -> dict[str, dict]:
     return out
 
 
-def _examples(scores: dict[str, dict[str, dict[int, float]]], labels: list[str]) -> list[dict]:
-    """Frames where the first and the last pipeline differ most (judge overall, else CLIPScore)."""
+def _examples(scores: dict[str, dict[str, dict[int, float]]], labels: list[str]) -> tuple[list[dict], dict]:
+    """Frames where the first and the last pipeline differ most (judge overall, else CLIPScore);
+    frames they scored the same are no example of a difference. Also what was compared."""
     if len(labels) < 2:
-        return []
+        return [], {"score": None, "frames": 0}
     first, last = scores[labels[0]], scores[labels[-1]]
-    key = "judge_overall" if set(first["judge_overall"]) & set(last["judge_overall"]) else "clip_score"
-    common = set(first[key]) & set(last[key])
-    ranked = sorted(common, key=lambda asset_id: -abs(last[key][asset_id] - first[key][asset_id]))[:EXAMPLES]
+    candidates = []  # (key, shared frames, frames that differ) — the judge first, else CLIPScore
+    for key in ("judge_overall", "clip_score"):
+        common = set(first[key]) & set(last[key])
+        candidates.append((key, common, [a for a in common if abs(last[key][a] - first[key][a]) > 1e-9]))
+    key, common, differing = next(
+        (c for c in candidates if c[2]), next((c for c in candidates if c[1]), candidates[-1])
+    )
+    ranked = sorted(differing, key=lambda asset_id: -abs(last[key][asset_id] - first[key][asset_id]))[:EXAMPLES]
+    compared = {"score": key, "frames": len(common), "differing": len(differing)}
     return [
         {
             "asset_id": a,
@@ -103,7 +110,7 @@ def _examples(scores: dict[str, dict[str, dict[int, float]]], labels: list[str])
             "difference": last[key][a] - first[key][a],
         }
         for a in ranked
-    ]
+    ], compared
 
 
 def build(comparison: Comparison, scoring: dict) -> dict:
@@ -115,6 +122,7 @@ def build(comparison: Comparison, scoring: dict) -> dict:
     pairs = [(labels[0], label) for label in labels[1:]] + [
         (a, b) for i, a in enumerate(labels[1:], 1) for b in labels[i + 1 :]
     ]
+    examples, examples_compared = _examples(scores, labels)
     return {
         "meta": {
             "profile": comparison.profile,
@@ -135,5 +143,6 @@ def build(comparison: Comparison, scoring: dict) -> dict:
         "table2": summary_table(scores, names),
         "table3": comparison_table(scores, pairs, [n for n in names if n != "tokens"], config) if pairs else [],
         "health": _health(comparison),
-        "examples": _examples(scores, labels),
+        "examples": examples,
+        "examples_compared": examples_compared,
     }

@@ -66,6 +66,7 @@ def report_context(comparison: Comparison) -> dict:
                     "p_t_holm": row.get(f"{key}_p_t_test_holm"),
                     "p_w": row.get(f"{key}_p_wilcoxon"),
                     "p_w_holm": row.get(f"{key}_p_wilcoxon_holm"),
+                    "no_difference": bool(row.get(f"{key}_no_difference")),
                 }
             )
         table3.append({"first": row["first"], "second": row["second"], "cells": cells})
@@ -88,7 +89,23 @@ def report_context(comparison: Comparison) -> dict:
         "chart_svg": bar_chart_svg(chart),
         "health": report["health"],
         "examples": report["examples"],
+        "examples_compared": report.get("examples_compared", {}),
+        "judge_unparsed": _judge_unparsed(meta, report["health"]),
     }
+
+
+def _judge_unparsed(meta: dict, health: dict) -> list[dict]:
+    """Pipelines whose captions were judged but none of whose judgements parsed: their judge rows
+    are empty because the judge said nothing usable, not because its scores were low."""
+    if not meta.get("judge"):
+        return []
+    rows = []
+    for label in meta["pipelines"]:
+        counts = health.get(label, {}).get("judge", {})
+        judged = sum(n for status, n in counts.items() if status != "not judged")
+        if judged and not counts.get("ok"):
+            rows.append({"pipeline": label, "judged": judged, "counts": counts})
+    return rows
 
 
 def drill_down(comparison: Comparison, detector: str, character: str, kind: str) -> tuple[list[dict], str]:

@@ -84,6 +84,10 @@ def caption_health(key: Hashable, raw: str, tokenize: Tokenize, config: HealthCo
     missing: tuple[str, ...] = ()
     empty: tuple[str, ...] = ()
     schema_valid = False
+    if not raw.strip():
+        empty = tuple(CAPTION_KEYS)  # no answer: every field is empty, not zero problems
+    elif not parsed:
+        missing = tuple(CAPTION_KEYS)  # an answer that is no JSON object has none of the fields
     if parsed:
         missing = tuple(field for field in CAPTION_KEYS if field not in value)
         empty = tuple(field for field in CAPTION_KEYS if field in value and _is_blank(value[field]))

@@ -234,6 +234,12 @@ def comparison_table(
             row[f"{name}_mean_difference"] = comparison.difference["mean"]
             row[f"{name}_ci_low"] = comparison.ci_low
             row[f"{name}_ci_high"] = comparison.ci_high
+            # Same score on every paired frame: "no difference", not a test result with p = 1.
+            row[f"{name}_no_difference"] = (
+                comparison.n > 0
+                and comparison.difference.get("std") == 0.0
+                and (comparison.difference.get("mean") == 0.0)
+            )
             for test, result in comparison.tests.items():
                 row[f"{name}_p_{test}"] = result.p_value
                 row[f"{name}_p_{test}_holm"] = result.p_holm

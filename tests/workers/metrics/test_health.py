@@ -5,6 +5,7 @@ import json
 import pytest
 
 from workers.metrics.health import HealthConfig, caption_health, caption_health_report, count_tokens
+from workers.vlm.parsing import CAPTION_KEYS
 
 GOOD = {
     "scene": "Ellie waves at Victor.",
@@ -47,9 +48,12 @@ def test_any_tokenizer_callable_counts_but_a_mapping_is_refused():
         (json.dumps({**GOOD, "salient_objects": "   "}), True, (), (), ("salient_objects",)),
         (json.dumps({key: value for key, value in GOOD.items() if key != "background"}), True, (), ("background",), ()),
         (json.dumps({**GOOD, "characters": []}), True, (), (), ("characters",)),
-        ("The frame shows Ellie in a forest.", False, (), (), ()),
-        ("", False, (), (), ()),
-        ('["scene", "background"]', False, (), (), ()),
+        # An answer that is no JSON object has none of the fields; no answer has all of them empty
+        # (a page counting fields must not read either as "no problems").
+        ("The frame shows Ellie in a forest.", False, (), CAPTION_KEYS, ()),
+        ("", False, (), (), CAPTION_KEYS),
+        ("  \n ", False, (), (), CAPTION_KEYS),
+        ('["scene", "background"]', False, (), CAPTION_KEYS, ()),
     ],
 )
 def test_adherence_failures_come_with_their_reason(raw, parsed, repairs, missing, empty):
