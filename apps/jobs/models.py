@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.models import BaseModel
+from apps.jobs.kinds import JOB_KINDS
 
 
 class JobStatus(models.TextChoices):
@@ -74,8 +75,6 @@ class Job(BaseModel):
 
     @property
     def kind_label(self) -> str:
-        from apps.jobs.kinds import JOB_KINDS
-
         spec = JOB_KINDS.get(self.kind)
         return spec.label if spec else self.kind
 

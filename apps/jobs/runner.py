@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from apps.jobs import services
-from apps.jobs.kinds import JOB_KINDS, job_kind_get
+from apps.jobs.kinds import job_kind_get
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +57,12 @@ class JobContext:
 
     @classmethod
     def for_job(cls, job, attempt: int | None = None) -> "JobContext":
-        spec = JOB_KINDS.get(job.kind)
         return cls(
             job.id,
             attempt,
             parent_id=job.parent_id,
             parent_span=(job.parent_progress_from, job.parent_progress_to),
-            label=spec.label if spec else job.kind,
+            label=job.kind_label,
         )
 
     def progress(self, fraction: float, message: str = "") -> None:
