@@ -201,7 +201,7 @@ def _health(comparison: Comparison, pipelines: list[ComparisonPipeline]) -> str:
     return token_unit
 
 
-def _caption_texts(pipeline: ComparisonPipeline) -> dict[int, Caption]:
+def _captions_by_frame(pipeline: ComparisonPipeline) -> dict[int, Caption]:
     return {c.asset_id: c for c in Caption.objects.filter(run=pipeline.caption_run)}
 
 
@@ -232,7 +232,7 @@ def evaluation_clipscore(job: Job, ctx: JobContext) -> dict[str, Any]:
     with local_paths([assets[i].image for i in ids]) as frame_paths:
         paths = list(zip(ids, frame_paths, strict=True))
         for index, pipeline in enumerate(pipelines):
-            captions = _caption_texts(pipeline)
+            captions = _captions_by_frame(pipeline)
             texts = {i: caption_paragraph(c.fields) if c.fields else c.raw_text for i, c in captions.items()}
             rows = clip_scores_for_images(model, preprocess, tokenizer, paths, texts).rows
             services.caption_scores_record_clip(pipeline=pipeline, rows=rows)
@@ -262,7 +262,7 @@ def evaluation_judge(job: Job, ctx: JobContext) -> dict[str, Any]:
         cards = list(character_cards(characters, references, reference_paths).values())
         paths = dict(zip(ids, frame_paths, strict=True))
         for index, pipeline in enumerate(pipelines):
-            captions = _caption_texts(pipeline)
+            captions = _captions_by_frame(pipeline)
             items = [JudgeItem(i, paths[i], captions[i].fields or captions[i].raw_text) for i in ids if i in captions]
             services.caption_scores_record_judge(pipeline=pipeline, rows=judge_captions(judge, items, cards).rows)
             ctx.progress((index + 1) / len(pipelines), f"Judged {pipeline.label}")

@@ -179,13 +179,7 @@ def _push(labeling_project: LabelingProject, client: LabelStudioClient, progress
         _record_tasks(
             labeling_project,
             [
-                LabelingTask(
-                    labeling_project=labeling_project,
-                    asset_id=asset_id,
-                    ls_task_id=task_id,
-                    is_control=asset_id in controls,
-                    predicted_names=predicted.get(asset_id),
-                )
+                _task_row(labeling_project, asset_id, task_id, controls, predicted)
                 for asset_id, task_id in zip(batch, task_ids, strict=True)
             ],
         )
@@ -249,6 +243,19 @@ def _task_payload(
     return task
 
 
+def _task_row(
+    labeling_project: LabelingProject, asset_id: int, task_id: int, controls: set[int], predicted: dict[int, list[str]]
+) -> LabelingTask:
+    """The row for one task Label Studio holds, whether this push created it or a lost one did."""
+    return LabelingTask(
+        labeling_project=labeling_project,
+        asset_id=asset_id,
+        ls_task_id=task_id,
+        is_control=asset_id in controls,
+        predicted_names=predicted.get(asset_id),
+    )
+
+
 def _adopt_existing_tasks(
     labeling_project: LabelingProject,
     client: LabelStudioClient,
@@ -259,13 +266,7 @@ def _adopt_existing_tasks(
     """Store tasks that exist in Label Studio but not here (an interrupted push created them)."""
     known_assets = set(labeling_project.tasks.values_list("asset_id", flat=True))
     rows = [
-        LabelingTask(
-            labeling_project=labeling_project,
-            asset_id=asset_id,
-            ls_task_id=task_id,
-            is_control=asset_id in controls,
-            predicted_names=predicted.get(asset_id),
-        )
+        _task_row(labeling_project, asset_id, task_id, controls, predicted)
         for asset_id, task_id in client.task_ids_by_asset(project_id=labeling_project.ls_project_id).items()
         if asset_id in gold_asset_ids and asset_id not in known_assets
     ]
