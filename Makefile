@@ -6,6 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export DJANGO_SETTINGS_MODULE ?= vivecaption_site.settings.dev
+DEMO_SECONDS ?= 1200
 
 .PHONY: demo test venv venv-ml venv-dev venv-ls chromium lint stop status migrate clean-var
 
@@ -41,12 +42,16 @@ migrate: venv
 
 demo: venv-ml venv-ls migrate
 	$(PY) manage.py seed_demo
-	$(PY) manage.py demo_world
+	# a 20-minute film (one shot a second): a gold set of ~170 frames, so its 20% test split has >= 30
+	$(PY) manage.py demo_world --seconds $(DEMO_SECONDS)
+	# the demo's own models, trained here on another stretch of the world (another seed); cached
+	# under var/models/demo/, so a second run only registers them
+	$(PY) manage.py demo_models "Demo world"
 	$(PY) manage.py embed "Demo world"
 	# ~7 frames a cluster, as in the paper (2,161 frames → 310 clusters)
 	$(PY) manage.py cluster "Demo world" --min-cluster-size 2 --n-neighbors 5
 	$(PY) manage.py sample_gold "Demo world"
-	# in-context detection over the gold set, then captions for a few frames (tiny: untrained models)
+	# in-context detection over the gold set (the untrained detector base), then captions for a few frames
 	$(PY) manage.py detect "Demo world"
 	$(PY) manage.py caption "Demo world" --limit 4
 	# Label Studio (own virtualenv, 127.0.0.1:8080), web and workers: webhooks reach the app from here on
@@ -58,11 +63,11 @@ demo: venv-ml venv-ls migrate
 	$(PY) manage.py simulate_annotators "Demo world" --annotator annotator --annotator annotator2 \
 		--passwords var/demo-credentials.json --overlap 0.3 --mistake-rate 0.1 --leave 3
 	$(PY) manage.py sync_labels "Demo world"
-	# LoRA fine-tuning of the tiny detector on those gold labels (80/20 split): before/after table
+	# LoRA fine-tuning of the detector base on those gold labels (80/20 split): before/after table
 	$(PY) manage.py train_detector "Demo world"
-	# the three pipelines (no detection / base / fine-tuned detector → captioner) on 60 frames outside
+	# the three pipelines (no detection / base / fine-tuned detector → captioner) on 100 frames outside
 	# the gold set, CLIPScore, a judge (any model version; here the tiny Qwen), paired tests, the report
-	$(PY) manage.py evaluate "Demo world" --size 60 --judge tiny-qwen2.5-vl
+	$(PY) manage.py evaluate "Demo world" --size 100 --judge tiny-qwen2.5-vl
 	bin/demo urls
 
 stop:

@@ -26,6 +26,11 @@ def caption_rows(comparison: Comparison) -> list[dict]:
                 "judge_status": score.judge_status,
                 "judge_overall": score.judge_overall,
                 **{f"judge_{k}": v for k, v in sorted(score.judge_scores.items())},
+                "characters_reference": score.characters_reference,
+                "characters_precision": score.characters_precision,
+                "characters_recall": score.characters_recall,
+                "characters_f1": score.characters_f1,
+                "characters_mistakes": score.characters_mistakes,
             }
         )
     return rows
@@ -49,9 +54,23 @@ def report_csv(comparison: Comparison) -> str:
         writer.writerow(
             [row["detector"], s["n"], s["precision"], s["recall"], s["f1"], s["mistakes"], row["unparseable"]]
         )
+    test_split = report.get("captions_test_split") or {"pipelines": [], "table3": []}
+    writer.writerow([])
+    writer.writerow(["# Captions' characters on the gold test split (beside Table 1)", report["meta"]["test_split"]])
+    writer.writerow(["pipeline", "detector", "n", "precision", "recall", "sample_f1", "mistakes", "unparseable"])
+    for row in test_split["pipelines"]:
+        s = row["summary"]
+        writer.writerow(
+            [row["pipeline"], row["detector"], s["n"], s["precision"], s["recall"], s["f1"], s["mistakes"]]
+            + [row["unparseable"]]
+        )
+    truth = report.get("captions_vs_truth") or {"table2": [], "table3": []}
     for title, rows in (
         ("# Table 2: mean, std, sem, n per pipeline", report["table2"]),
         ("# Table 3: paired tests", report["table3"]),
+        ("# Captions' characters on the gold test split: paired tests", test_split["table3"]),
+        ("# Captions' characters against the demo world's truth: mean, std, sem, n per pipeline", truth["table2"]),
+        ("# Captions' characters against the demo world's truth: paired tests", truth["table3"]),
     ):
         writer.writerow([])
         writer.writerow([title])

@@ -4,10 +4,12 @@ The evaluation itself loads no model. It is a parent job that starts its stages 
 each on its own queue — so each model loads in its own worker process (one task per GPU worker
 child) and is freed when its stage ends — and sleeps (`waiting`) until they have ended:
 1. detection: each detector on the gold test split (Table 1) and on the eval set;
-2. captions: the captioner once per pipeline (no detection, then each detector's detections);
+2. captions: the captioner once per pipeline (no detection, then each detector's detections) on
+   the eval set, and once more on the gold test split (its characters scored against the gold);
 3. scores: CLIPScore (on the embedding queue) and the judge (on the VLM queue);
-4. here, on the CPU: the model-free checks (length in the captioner's tokens, adherence) and the
-   report, stored as JSON on the comparison.
+4. here, on the CPU: the model-free checks (length in the captioner's tokens, adherence, the
+   captions' characters against the demo world's truth) and the report, stored as JSON on the
+   comparison.
 Stages 1–2 are ordinary detection / caption runs, so they show on the runs page. Each time the
 parent wakes it runs from the top and finds what already exists, so a retry redoes nothing; a
 cancel of the evaluation reaches the stage that is running.
@@ -22,14 +24,16 @@ from apps.captioning.models import Caption, Detection, DetectionRun
 from apps.captioning.services import caption_run_start, detection_run_start
 from apps.core.files import local_paths
 from apps.evaluation import report as report_builder
-from apps.evaluation import services
-from apps.evaluation.models import Comparison, ComparisonPipeline
+from apps.evaluation import selectors, services
+from apps.evaluation.models import CharacterReference, Comparison, ComparisonPipeline
 from apps.jobs.kinds import job_kind
 from apps.jobs.models import Job, JobStatus
 from apps.jobs.runner import JobCancelled, JobContext
 from apps.jobs.services import job_create
 from apps.media.models import Asset
+from apps.media.selectors import ground_truth_names
 from apps.modelhub.specs import model_spec_for
+from workers.metrics.caption_characters import caption_character_scores
 
 # Each step's share of the evaluation's progress bar.
 DETECTION_SPAN = (0.0, 0.35)
@@ -100,26 +104,37 @@ def _detection_stages(job: Job, comparison: Comparison, pipelines: list[Comparis
 
 
 def _caption_stages(job: Job, comparison: Comparison, pipelines: list[ComparisonPipeline]) -> list[tuple[Job, str]]:
+    """One caption run per pipeline on the eval set and, where there is a gold test split, one on
+    it too: its captions' characters are scored against the gold labels beside the detectors'."""
+    test_ids = [int(k) for k in comparison.test_labels]
+    wanted = []  # (pipeline, its caption-run field, its detection-run field, frames, what)
+    for pipeline in pipelines:
+        wanted.append((pipeline, "caption_run", "eval_detection_run_id", comparison.eval_set.asset_ids, "eval set"))
+        if test_ids:
+            wanted.append((pipeline, "test_caption_run", "test_detection_run_id", test_ids, "gold test split"))
     stages = []
-    for pipeline, share in zip(pipelines, _shares(CAPTION_SPAN, len(pipelines)), strict=True):
-        if pipeline.caption_run is None:
+    for (pipeline, field, detection_field, asset_ids, what), share in zip(
+        wanted, _shares(CAPTION_SPAN, len(wanted)), strict=True
+    ):
+        run = getattr(pipeline, field)
+        if run is None:
+            detection_run_id = getattr(pipeline, detection_field)
             detection_run = (  # fresh from the database: its job has just finished
-                DetectionRun.objects.select_related("job").get(id=pipeline.eval_detection_run_id)
-                if pipeline.eval_detection_run_id
-                else None
+                DetectionRun.objects.select_related("job").get(id=detection_run_id) if detection_run_id else None
             )
-            pipeline.caption_run = caption_run_start(
+            run = caption_run_start(
                 project=comparison.project,
                 model_version=comparison.captioner,
                 pipeline="detection" if pipeline.detector_id else "no_detection",
                 detection_run=detection_run,
-                asset_ids=comparison.eval_set.asset_ids,
+                asset_ids=asset_ids,
                 created_by=job.created_by,
                 parent_job=job,
                 parent_progress=share,
             )
-            pipeline.save(update_fields=["caption_run"])
-        stages.append((pipeline.caption_run.job, f"captions of {pipeline.label}"))
+            setattr(pipeline, field, run)
+            pipeline.save(update_fields=[field])
+        stages.append((run.job, f"captions of {pipeline.label} on the {what}"))
     return stages
 
 
@@ -142,7 +157,11 @@ def _score_stages(job: Job, comparison: Comparison) -> list[tuple[Job, str]]:
 def _pipelines(comparison: Comparison) -> list[ComparisonPipeline]:
     return list(
         comparison.pipelines.select_related(
-            "detector", "caption_run__job", "eval_detection_run__job", "test_detection_run__job"
+            "detector",
+            "caption_run__job",
+            "test_caption_run__job",
+            "eval_detection_run__job",
+            "test_detection_run__job",
         ).order_by("position")
     )
 
@@ -152,11 +171,12 @@ def evaluate(job: Job, ctx: JobContext) -> dict[str, Any]:
     comparison = _comparison(job)
     pipelines = _pipelines(comparison)
     _await(ctx, _detection_stages(job, comparison, pipelines), DETECTION_SPAN, "Detecting")
-    _await(ctx, _caption_stages(job, comparison, pipelines), CAPTION_SPAN, "Captioning the eval set")
+    _await(ctx, _caption_stages(job, comparison, pipelines), CAPTION_SPAN, "Captioning")
     score_stages = _score_stages(job, comparison)
     _await(ctx, score_stages, SCORE_SPAN, "Scoring")
     ctx.progress(SCORE_SPAN[1], "Model-free checks")
     token_unit = _health(comparison, pipelines)
+    _characters_against_truth(comparison, pipelines)
     ctx.progress(0.99, "Building the report")
     results = {stage.kind: stage.result for stage, _ in score_stages}
     scoring = {
@@ -199,6 +219,23 @@ def _health(comparison: Comparison, pipelines: list[ComparisonPipeline]) -> str:
             },
         )
     return token_unit
+
+
+def _characters_against_truth(comparison: Comparison, pipelines: list[ComparisonPipeline]) -> None:
+    """Score each eval-set caption's characters against the demo world's truth where its frame has
+    one: the eval set holds no gold frame, so this is the only reference there (a real project has
+    none, and nothing is written)."""
+    truth = ground_truth_names(project=comparison.project, asset_ids=comparison.eval_set.asset_ids)
+    if not truth:
+        return
+    roster = selectors.character_roster(project=comparison.project)
+    for pipeline in pipelines:
+        captions = selectors.caption_fields_by_frame(caption_run_id=pipeline.caption_run_id)
+        services.caption_scores_record_characters(
+            pipeline=pipeline,
+            rows=caption_character_scores(captions, truth, roster).rows,
+            reference=CharacterReference.TRUTH,
+        )
 
 
 def _captions_by_frame(pipeline: ComparisonPipeline) -> dict[int, Caption]:

@@ -26,7 +26,8 @@ class EvalSet(BaseModel):
 
 class Comparison(BaseModel):
     """No detection vs each chosen detector → the same captioner, on one eval set; plus each
-    detector's instance-grounded scores on the gold test split."""
+    detector's instance-grounded scores on the gold test split, beside those of the characters
+    named in each pipeline's captions of the same frames."""
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="comparisons")
     eval_set = models.ForeignKey(EvalSet, on_delete=models.PROTECT, related_name="comparisons")
@@ -65,6 +66,14 @@ class ComparisonPipeline(models.Model):
     caption_run = models.ForeignKey(
         "captioning.CaptionRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    test_caption_run = models.ForeignKey(
+        "captioning.CaptionRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="captions of the gold test split, whose characters are scored against the gold labels",
+    )
 
     class Meta:
         ordering = ["position"]
@@ -74,8 +83,15 @@ class ComparisonPipeline(models.Model):
         return self.label
 
 
+class CharacterReference(models.TextChoices):
+    """What a caption's characters were scored against. The eval set holds no gold frame (by
+    construction), so only a world that knows its own truth can score them there."""
+
+    TRUTH = "truth", "the demo world's truth"
+
+
 class CaptionScore(models.Model):
-    """Every score of one caption of one pipeline (the rows behind every number in the report)."""
+    """Every score of one eval-set caption of one pipeline (the rows behind every number in the report)."""
 
     pipeline = models.ForeignKey(ComparisonPipeline, on_delete=models.CASCADE, related_name="scores")
     asset = models.ForeignKey("media.Asset", on_delete=models.CASCADE, related_name="+")
@@ -89,6 +105,13 @@ class CaptionScore(models.Model):
     judge_scores = models.JSONField(default=dict, blank=True)
     judge_overall = models.FloatField(null=True)
     judge_raw = models.TextField(blank=True)
+    # The caption's `characters` field scored against the frame's reference names (null: the frame
+    # has none, e.g. every frame of a real project).
+    characters_reference = models.CharField(max_length=20, choices=CharacterReference.choices, blank=True)
+    characters_precision = models.FloatField(null=True)
+    characters_recall = models.FloatField(null=True)
+    characters_f1 = models.FloatField(null=True)
+    characters_mistakes = models.PositiveIntegerField(null=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pipeline", "asset"], name="caption_score_once")]

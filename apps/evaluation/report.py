@@ -1,5 +1,7 @@
 """A comparison's report as plain JSON: the paper's Tables 1–3, Fig. 6's bars, the health check,
-examples. Built once by the evaluation job; pages, CSV, JSON and the HTML file all read it."""
+examples — and the captions' characters scored like the detectors (on the gold test split against
+the gold labels, on the eval set against the demo world's truth where there is one). Built once by
+the evaluation job; pages, CSV, JSON and the HTML file all read it."""
 
 from collections import Counter
 from datetime import UTC, datetime
@@ -7,7 +9,14 @@ from datetime import UTC, datetime
 import numpy as np
 
 from apps.captioning.models import Detection
-from apps.evaluation.models import CaptionScore, Comparison
+from apps.evaluation.models import CaptionScore, CharacterReference, Comparison
+from apps.evaluation.selectors import caption_fields_by_frame, character_roster
+from workers.metrics.caption_characters import (
+    CAPTION_CHARACTER_SCORES,
+    CAPTION_CHARACTER_TESTED,
+    caption_character_scores,
+    per_frame_scores,
+)
 from workers.metrics.detection import detection_scores
 from workers.metrics.judge import JUDGE_FIELDS, JUDGE_RUBRIC_VERSION
 from workers.metrics.stats import StatsConfig, comparison_table, summary_table
@@ -19,6 +28,7 @@ SCORES = [
     ("clip_score", "CLIPScore (w = 2.5)", True),
     ("tokens", "Caption length (tokens)", None),
 ]
+CHARACTER_KEYS = [key for key, _, _ in CAPTION_CHARACTER_SCORES]
 HISTOGRAM_BINS = 20
 EXAMPLES = 12
 
@@ -26,9 +36,12 @@ EXAMPLES = 12
 def _scores_by_pipeline(comparison: Comparison) -> dict[str, dict[str, dict[int, float]]]:
     table: dict[str, dict[str, dict[int, float]]] = {}
     for pipeline in comparison.pipelines.order_by("position"):
-        scores: dict[str, dict[int, float]] = {key: {} for key, _, _ in SCORES}
+        scores: dict[str, dict[int, float]] = {key: {} for key in [*(key for key, _, _ in SCORES), *CHARACTER_KEYS]}
         for row in CaptionScore.objects.filter(pipeline=pipeline):
             scores["tokens"][row.asset_id] = row.tokens
+            if row.characters_reference == CharacterReference.TRUTH:
+                for key in CHARACTER_KEYS:
+                    scores[key][row.asset_id] = float(getattr(row, key))
             if row.clip_score is not None:
                 scores["clip_score"][row.asset_id] = row.clip_score
             if row.judge_status == "ok":  # unparsable judgements are excluded, never guessed
@@ -39,7 +52,7 @@ def _scores_by_pipeline(comparison: Comparison) -> dict[str, dict[str, dict[int,
     return table
 
 
-def _table1(comparison: Comparison, roster: list[str]) -> list[dict]:
+def _table1(comparison: Comparison, roster: dict[str, list[str]]) -> list[dict]:
     """Instance-grounded scores of each detector on the gold test split. An unparseable answer
     counts as "nobody" (a wrong answer), never as a missing one: dropping it would flatter a
     detector that fails to answer."""
@@ -56,6 +69,47 @@ def _table1(comparison: Comparison, roster: list[str]) -> list[dict]:
         unparseable = Detection.objects.filter(run=pipeline.test_detection_run, ok=False).count()
         rows.append({"detector": pipeline.detector.name, "unparseable": unparseable, **report})
     return rows
+
+
+def _captions_on_test_split(
+    comparison: Comparison, roster: dict[str, list[str]], pairs: list[tuple[str, str]], config: StatsConfig
+) -> dict:
+    """Each pipeline's captions of the gold test split, their characters scored against the gold
+    labels exactly as Table 1 scores the detectors, so the two sit side by side: does a detector's
+    gain reach the captions? Plus the paired tests between pipelines on those frames."""
+    gold = {int(key): names for key, names in comparison.test_labels.items()}
+    rows, scores = [], {}
+    pipelines = comparison.pipelines.filter(test_caption_run__isnull=False).select_related("detector")
+    for pipeline in pipelines.order_by("position"):
+        captions = caption_fields_by_frame(caption_run_id=pipeline.test_caption_run_id)
+        report = caption_character_scores(captions, gold, roster)
+        rows.append(
+            {
+                "pipeline": pipeline.label,
+                "detector": pipeline.detector.name if pipeline.detector_id else None,
+                "unparseable": sum(fields is None for fields in captions.values()),
+                **report.to_dict(),
+            }
+        )
+        scores[pipeline.label] = per_frame_scores(report)
+    tested = [(first, second) for first, second in pairs if first in scores and second in scores]
+    return {"pipelines": rows, "table3": comparison_table(scores, tested, CAPTION_CHARACTER_TESTED, config)}
+
+
+def _captions_against_truth(
+    scores: dict[str, dict[str, dict[int, float]]], pairs: list[tuple[str, str]], config: StatsConfig
+) -> dict:
+    """The eval-set captions' characters against the demo world's truth (stored per caption by the
+    evaluation): means per pipeline and the paired tests. A real project has no truth: empty."""
+    frames = {asset_id for pipeline in scores.values() for asset_id in pipeline["characters_f1"]}
+    if not frames:
+        return {"reference": None, "frames": 0, "table2": [], "table3": []}
+    return {
+        "reference": CharacterReference.TRUTH.label,
+        "frames": len(frames),
+        "table2": summary_table(scores, CHARACTER_KEYS),
+        "table3": comparison_table(scores, pairs, CAPTION_CHARACTER_TESTED, config),
+    }
 
 
 def _health(comparison: Comparison) -> dict[str, dict]:
@@ -115,7 +169,7 @@ def _examples(scores: dict[str, dict[str, dict[int, float]]], labels: list[str])
 
 def build(comparison: Comparison, scoring: dict) -> dict:
     labels = list(comparison.pipelines.order_by("position").values_list("label", flat=True))
-    roster = sorted(comparison.project.characters.values_list("name", flat=True))
+    roster = character_roster(project=comparison.project)
     scores = _scores_by_pipeline(comparison)
     names = [key for key, _, _ in SCORES]
     config = StatsConfig(n_resamples=comparison.params["bootstrap_resamples"], seed=comparison.params["seed"])
@@ -123,6 +177,7 @@ def build(comparison: Comparison, scoring: dict) -> dict:
         (a, b) for i, a in enumerate(labels[1:], 1) for b in labels[i + 1 :]
     ]
     examples, examples_compared = _examples(scores, labels)
+    judged = [value for label in labels for value in scores[label]["judge_overall"].values()]
     return {
         "meta": {
             "profile": comparison.profile,
@@ -130,6 +185,9 @@ def build(comparison: Comparison, scoring: dict) -> dict:
             "captioner": comparison.captioner.name,
             "judge": scoring.get("judge"),
             "judge_rubric": JUDGE_RUBRIC_VERSION if comparison.judge_id else None,
+            # A judge that gives every caption of every pipeline the same score tells them apart
+            # in no way (e.g. an untrained toy): the page says so instead of showing ties as results.
+            "judge_constant": len(judged) > 1 and len(set(judged)) == 1,
             "eval_set": str(comparison.eval_set),
             "eval_frames": len(comparison.eval_set.asset_ids),
             "test_split": comparison.test_split_source,
@@ -138,10 +196,16 @@ def build(comparison: Comparison, scoring: dict) -> dict:
             "clip_model": scoring.get("clip_model"),
             "pipelines": labels,
             "scores": [{"key": key, "label": label, "higher_is_better": better} for key, label, better in SCORES],
+            "character_scores": [
+                {"key": key, "label": label, "higher_is_better": better}
+                for key, label, better in CAPTION_CHARACTER_SCORES
+            ],
         },
         "table1": _table1(comparison, roster),
         "table2": summary_table(scores, names),
         "table3": comparison_table(scores, pairs, [n for n in names if n != "tokens"], config) if pairs else [],
+        "captions_test_split": _captions_on_test_split(comparison, roster, pairs, config),
+        "captions_vs_truth": _captions_against_truth(scores, pairs, config),
         "health": _health(comparison),
         "examples": examples,
         "examples_compared": examples_compared,

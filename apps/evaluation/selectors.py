@@ -1,9 +1,12 @@
 """Reads for evaluation pages: the report arranged as the paper's tables, charts, drill-down."""
 
+from urllib.parse import urlencode
+
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.html import escape
 
+from apps.captioning.models import Caption
 from apps.evaluation.models import Comparison
 from apps.projects.models import Project
 
@@ -26,6 +29,17 @@ def comparison_get(*, project: Project, comparison_id: int) -> Comparison:
     return comparison
 
 
+def character_roster(*, project: Project) -> dict[str, list[str]]:
+    """Canonical name → aliases: how detections and captions are matched to the roster."""
+    return {character.name: list(character.aliases) for character in project.characters.all()}
+
+
+def caption_fields_by_frame(*, caption_run_id: int) -> dict[int, dict | None]:
+    """Each captioned frame's parsed caption; None where it could not be parsed (it names nobody)."""
+    captions = Caption.objects.filter(run_id=caption_run_id).values_list("asset_id", "fields", "ok")
+    return {asset_id: fields if ok and fields else None for asset_id, fields, ok in captions}
+
+
 def _cell(row: dict, key: str) -> dict:
     return {
         "mean": row.get(f"{key}_mean"),
@@ -35,41 +49,80 @@ def _cell(row: dict, key: str) -> dict:
     }
 
 
+def _paired_cells(row: dict, scores: list[dict]) -> list[dict]:
+    """One row of a paired-tests table (first, second) as one cell per score it holds."""
+    cells = []
+    for score in scores:
+        key = score["key"]
+        if f"{key}_n" not in row:
+            continue
+        cells.append(
+            {
+                "label": score["label"],
+                "higher_is_better": score.get("higher_is_better"),
+                "n": row[f"{key}_n"],
+                "difference": row[f"{key}_mean_difference"],
+                "ci": (row[f"{key}_ci_low"], row[f"{key}_ci_high"]),
+                "p_t": row.get(f"{key}_p_t_test"),
+                "p_t_holm": row.get(f"{key}_p_t_test_holm"),
+                "p_w": row.get(f"{key}_p_wilcoxon"),
+                "p_w_holm": row.get(f"{key}_p_wilcoxon_holm"),
+                "no_difference": bool(row.get(f"{key}_no_difference")),
+            }
+        )
+    return cells
+
+
+def _paired_tables(rows: list[dict], scores: list[dict]) -> list[dict]:
+    return [{"first": row["first"], "second": row["second"], "cells": _paired_cells(row, scores)} for row in rows]
+
+
+def _test_split_columns(table1: list[dict], captions: list[dict]) -> list[dict]:
+    """The gold-test-split table's columns: each detector's own answer (Table 1), then the
+    characters of the captions its pipeline wrote; the no-detection pipeline has captions only."""
+
+    def column(row: dict, kind: str) -> dict:
+        query = {"detector": row["detector"]} if kind == "detector" else {"captions": row["pipeline"]}
+        return {
+            "title": row["detector"] if kind == "detector" else row["pipeline"],
+            "kind": kind,
+            "summary": row["summary"],
+            "unparseable": row["unparseable"],
+            "characters": row["characters"],
+            "query": urlencode(query),
+        }
+
+    detectors = {row["detector"]: row for row in table1}
+    columns = []
+    for row in captions:
+        if row["detector"] in detectors:
+            columns.append(column(detectors.pop(row["detector"]), "detector"))
+        columns.append(column(row, "captions"))
+    return columns + [column(row, "detector") for row in detectors.values()]  # a report without captions here
+
+
 def report_context(comparison: Comparison) -> dict:
     report = comparison.report or {}
     if not report:
         return {"report": None}
     meta = report["meta"]
     table1 = report["table1"]
-    table1_rows = [
-        {"label": label, "values": [detector["summary"][key] for detector in table1]} for key, label in TABLE1_METRICS
+    captions_test_split = report.get("captions_test_split") or {"pipelines": [], "table3": []}
+    columns = _test_split_columns(table1, captions_test_split["pipelines"])
+    test_split_rows = [
+        {"label": label, "values": [column["summary"][key] for column in columns]} for key, label in TABLE1_METRICS
     ]
     scores = meta["scores"]
+    character_scores = meta.get("character_scores", [])
     table2_rows = [
         {"label": score["label"], "key": score["key"], "cells": [_cell(row, score["key"]) for row in report["table2"]]}
         for score in scores
     ]
-    table3 = []
-    for row in report["table3"]:
-        cells = []
-        for score in scores:
-            key = score["key"]
-            if f"{key}_n" not in row:
-                continue
-            cells.append(
-                {
-                    "label": score["label"],
-                    "n": row[f"{key}_n"],
-                    "difference": row[f"{key}_mean_difference"],
-                    "ci": (row[f"{key}_ci_low"], row[f"{key}_ci_high"]),
-                    "p_t": row.get(f"{key}_p_t_test"),
-                    "p_t_holm": row.get(f"{key}_p_t_test_holm"),
-                    "p_w": row.get(f"{key}_p_wilcoxon"),
-                    "p_w_holm": row.get(f"{key}_p_wilcoxon_holm"),
-                    "no_difference": bool(row.get(f"{key}_no_difference")),
-                }
-            )
-        table3.append({"first": row["first"], "second": row["second"], "cells": cells})
+    truth = report.get("captions_vs_truth")
+    truth_rows = [
+        {"label": score["label"], "cells": [_cell(row, score["key"]) for row in truth["table2"]]}
+        for score in character_scores
+    ] if truth else []  # fmt: skip
     chart = {
         "pipelines": meta["pipelines"],
         "scores": [
@@ -82,9 +135,16 @@ def report_context(comparison: Comparison) -> dict:
         "report": report,
         "meta": meta,
         "table1": table1,
-        "table1_rows": table1_rows,
+        "test_split_columns": columns,
+        "test_split_rows": test_split_rows,
+        "test_split_has_captions": bool(captions_test_split["pipelines"]),
+        "test_split_tests": _paired_tables(captions_test_split["table3"], character_scores),
         "table2_rows": table2_rows,
-        "table3": table3,
+        "table3": _paired_tables(report["table3"], scores),
+        "truth": truth,
+        "truth_rows": truth_rows,
+        "truth_pipelines": [row["pipeline"] for row in truth["table2"]] if truth else [],
+        "truth_tests": _paired_tables(truth["table3"], character_scores) if truth else [],
         "chart": chart,
         "chart_svg": bar_chart_svg(chart),
         "health": report["health"],
@@ -108,16 +168,25 @@ def _judge_unparsed(meta: dict, health: dict) -> list[dict]:
     return rows
 
 
-def drill_down(comparison: Comparison, detector: str, character: str, kind: str) -> tuple[list[dict], str]:
-    """Per-frame rows of one detector's Table 1 column; with a character, its false positives
-    (kind=fp), false negatives (kind=fn) or every frame that involves it."""
-    table1 = {row["detector"]: row for row in (comparison.report or {}).get("table1", [])}
-    if detector not in table1:
-        raise Http404("No such detector in this comparison.")
-    rows = table1[detector]["rows"]
-    title = f"{detector}: {len(rows)} test frames"
+def drill_down(
+    comparison: Comparison, detector: str, character: str, kind: str, captions: str = ""
+) -> tuple[list[dict], str]:
+    """Per-frame rows of one column of the gold-test-split table — a detector's answers (Table 1),
+    or with `captions` the characters of that pipeline's captions; with a character, its false
+    positives (kind=fp), false negatives (kind=fn) or every frame that involves it."""
+    report = comparison.report or {}
+    if captions:
+        columns = {row["pipeline"]: row for row in (report.get("captions_test_split") or {}).get("pipelines", [])}
+        name, what = captions, f"captions of {captions}"
+    else:
+        columns = {row["detector"]: row for row in report.get("table1", [])}
+        name, what = detector, detector
+    if name not in columns:
+        raise Http404("No such detector or pipeline in this comparison.")
+    rows = columns[name]["rows"]
+    title = f"{what}: {len(rows)} test frames"
     if character:
-        entry = next((c for c in table1[detector]["characters"] if c["name"] == character), None)
+        entry = next((c for c in columns[name]["characters"] if c["name"] == character), None)
         if entry is None:
             raise Http404("No such character in this comparison.")
         keys = {"fp": entry["false_positive_keys"], "fn": entry["false_negative_keys"]}.get(kind)
@@ -125,8 +194,8 @@ def drill_down(comparison: Comparison, detector: str, character: str, kind: str)
             keys = [row["key"] for row in rows if character in row["predicted"] or character in row["gold"]]
         wanted = set(keys)
         rows = [row for row in rows if row["key"] in wanted]
-        what = {"fp": "false positives", "fn": "false negatives"}.get(kind, "frames")
-        title = f"{detector}: {character}, {len(rows)} {what}"
+        label = {"fp": "false positives", "fn": "false negatives"}.get(kind, "frames")
+        title = f"{what}: {character}, {len(rows)} {label}"
     return sorted(rows, key=lambda row: (row["f1"], row["key"])), title
 
 

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from apps.core.errors import ApplicationError
 from apps.curation.models import GoldItem
-from apps.evaluation.models import CaptionScore, Comparison, ComparisonPipeline, EvalSet
+from apps.evaluation.models import CaptionScore, CharacterReference, Comparison, ComparisonPipeline, EvalSet
 from apps.jobs.services import job_create
 from apps.labeling.models import LabelingProject
 from apps.labeling.selectors import gold_label_map
@@ -192,6 +192,25 @@ def caption_scores_record_judge(*, pipeline: ComparisonPipeline, rows) -> None:
                 "judge_scores": dict(row.scores or {}),
                 "judge_overall": row.overall,
                 "judge_raw": (row.raw or "")[:4000],
+            }
+            for row in rows
+        },
+    )
+
+
+@transaction.atomic
+def caption_scores_record_characters(*, pipeline: ComparisonPipeline, rows, reference: CharacterReference) -> None:
+    """Each caption's `characters` field scored against its frame's reference names (the rows of a
+    `workers.metrics.detection.DetectionReport`)."""
+    _caption_scores_update(
+        pipeline=pipeline,
+        values={
+            row.key: {
+                "characters_reference": reference,
+                "characters_precision": row.precision,
+                "characters_recall": row.recall,
+                "characters_f1": row.f1,
+                "characters_mistakes": row.mistakes,
             }
             for row in rows
         },

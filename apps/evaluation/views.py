@@ -135,11 +135,16 @@ def download(request: HttpRequest, project_id: int, comparison_id: int, fmt: str
 
 @login_required
 def frames(request: HttpRequest, project_id: int, comparison_id: int) -> HttpResponse:
-    """The frames behind a number: a detector's frames, optionally one character's errors."""
+    """The frames behind a number: a detector's or a pipeline's captions' frames of the gold test
+    split, optionally one character's errors."""
     project = project_get(user=request.user, project_id=project_id)
     comparison = selectors.comparison_get(project=project, comparison_id=comparison_id)
     rows, title = selectors.drill_down(
-        comparison, request.GET.get("detector", ""), request.GET.get("character", ""), request.GET.get("kind", "all")
+        comparison,
+        request.GET.get("detector", ""),
+        request.GET.get("character", ""),
+        request.GET.get("kind", "all"),
+        captions=request.GET.get("captions", ""),
     )
     return render(
         request, "evaluation/frames.html", {"project": project, "comparison": comparison, "rows": rows, "title": title}

@@ -6,4 +6,4 @@ class ModelhubConfig(AppConfig):
     label = "modelhub"
 
     def ready(self):
-        from apps.modelhub import servers  # noqa: F401 — registers the allow-list system check
+        from apps.modelhub import handlers, servers  # noqa: F401 — the demo_models job; the allow-list check

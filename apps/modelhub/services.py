@@ -84,3 +84,35 @@ def model_version_make_default(*, version: ModelVersion) -> ModelVersion:
     version.is_default = True
     version.save(update_fields=["is_default", "updated_at"])
     return version
+
+
+# What the demo's trained models run with: their own sizes, and decoding constrained to the schema.
+DEMO_MODEL_SETTINGS = {
+    ModelRole.CAPTIONER: {
+        "constrained": True,
+        "max_new_tokens": 160,
+        "reference_max_pixels": 96 * 96,
+        "target_max_pixels": 192 * 108,
+    },
+    # The detector base is a learnable toy (workers/train/tiny.py): fine-tuning it needs the toy's
+    # push (a higher rate, more epochs; TINY_MODELS.md), which the SFT form offers as its defaults.
+    ModelRole.DETECTOR: {
+        "constrained": True,
+        "max_new_tokens": 32,
+        "reference_max_pixels": 56 * 56,
+        "target_max_pixels": 224 * 128,
+        "sft_recipe": {"epochs": 30, "learning_rate": 3e-3, "batch_size": 16, "warmup_ratio": 0.05, "dropout": 0.0},
+    },
+}
+
+
+@transaction.atomic
+def demo_model_register(*, project: Project, role: str, name: str, folder) -> ModelVersion:
+    """A demo model trained here, as the project's default for its role (again: the same row)."""
+    version, _ = ModelVersion.objects.update_or_create(
+        project=project,
+        role=role,
+        name=name,
+        defaults={"model": str(folder), "source": ModelSource.CUSTOM, "settings": DEMO_MODEL_SETTINGS[role]},
+    )
+    return model_version_make_default(version=version)

@@ -35,7 +35,11 @@ EDITABLE = tuple(PAPER_DEFAULTS) + ("seed", "weight_decay", "warmup_ratio", "max
 
 
 def sft_defaults(base_version: ModelVersion) -> dict[str, Any]:
-    return dict(TINY_DEFAULTS if base_version.model.startswith("tiny/") else PAPER_DEFAULTS)
+    """The paper's recipe (the tiny profile's for tiny models), with what the base version's own
+    `sft_recipe` setting recommends on top (e.g. the demo's learnable toy)."""
+    defaults = TINY_DEFAULTS if base_version.model.startswith("tiny/") else PAPER_DEFAULTS
+    recipe = base_version.settings.get("sft_recipe") if isinstance(base_version.settings, dict) else None
+    return {**defaults, **{key: value for key, value in (recipe or {}).items() if key in EDITABLE}}
 
 
 def _check_params(params: dict[str, Any]) -> dict[str, Any]:

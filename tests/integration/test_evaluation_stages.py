@@ -45,7 +45,8 @@ def test_each_model_stage_of_an_evaluation_runs_in_its_own_worker_process(clean_
 
     stages = list(parent.children.order_by("id"))
     model_stages = [s for s in stages if s.queue == settings.VLM_QUEUE]
-    assert sorted(s.kind for s in model_stages) == ["caption", "caption", "detect", "detect"]
+    # each pipeline captions the eval set and the gold test split
+    assert sorted(s.kind for s in model_stages) == ["caption"] * 4 + ["detect", "detect"]
     assert all(s.status == JobStatus.SUCCEEDED for s in stages)
     # One process per model stage (its memory goes with it), none shared with the evaluation.
     pids = [_pid(s) for s in model_stages]

@@ -50,7 +50,7 @@ def _mean_abs_diff(first: Image.Image, second: Image.Image) -> float:
 
 def test_manifest_matches_the_returned_shots(world: DemoWorldResult) -> None:
     manifest = _manifest(world)
-    assert manifest["version"] == 1
+    assert manifest["version"] == 2
     assert manifest["config"] == {
         "seconds": 12,
         "fps": 2,
@@ -67,9 +67,11 @@ def test_manifest_matches_the_returned_shots(world: DemoWorldResult) -> None:
             "background": shot.background,
             "characters": list(shot.characters),
             "sprite_copies": shot.sprite_copies,
+            "props": list(shot.props),
         }
         for shot in world.shots
     ]
+    assert all(shot["props"] for shot in manifest["shots"])  # every scene has something for salient objects
     assert [character["name"] for character in manifest["characters"]] == [c.name for c in world.characters]
     assert world.video_path == world.manifest_path.parent / "demo_world.mp4"
 

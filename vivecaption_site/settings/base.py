@@ -247,6 +247,9 @@ JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
 MODEL_PROFILE = env.str("MODEL_PROFILE", default="tiny")
 # Where built tiny models and downloaded checkpoints live (workers only).
 MODELS_DIR = Path(env.str("MODELS_DIR", default=str(VAR_DIR / "models")))
+# How the demo's captioner is trained (`manage.py demo_models`): CaptionerTraining fields to
+# change, e.g. fewer shots for a quicker, weaker model; empty: workers/demo/training.py's defaults.
+DEMO_CAPTIONER_TRAINING: dict = {}
 # Embedding runs on the gpu queue only where a GPU worker serves it (set in docker-compose).
 EMBED_QUEUE = env.str("EMBED_QUEUE", default="cpu")
 EMBED_BATCH_SIZE = env.int("EMBED_BATCH_SIZE", default=64)

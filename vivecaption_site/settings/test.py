@@ -30,3 +30,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, CE
 
 # Tests run fake model servers on 127.0.0.1 at free ports: ":*" is the allow-list's any-port wildcard.
 VLM_ALLOWED_BASE_URLS = ["http://127.0.0.1:*", "http://vllm:8000/"]
+
+# A demo captioner trained in seconds: the tests check the job and the caching, not the quality.
+DEMO_CAPTIONER_TRAINING = {"seconds": 12, "epochs": 1, "hidden_size": 32, "vocab_size": 700, "batch_size": 8}

@@ -25,6 +25,7 @@ from pathlib import Path
 import av
 from PIL import Image, ImageDraw
 
+from workers.demo.props import PROP_NAMES, draw_prop_shadow, render_prop
 from workers.demo.sprites import (
     BACKGROUND_NAMES,
     CHARACTER_NAMES,
@@ -34,7 +35,7 @@ from workers.demo.sprites import (
     render_character,
 )
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: shots list their props
 VIDEO_NAME = "demo_world.mp4"
 MANIFEST_NAME = "manifest.json"
 REFERENCES_DIR = "references"
@@ -53,6 +54,7 @@ SPRITE_JOINS_CHANCE = 0.15  # Sprite joins a scene led by someone else
 CAMEO_CHANCE = 0.06  # someone outside the scene's cast walks into one shot
 CLOSE_UP_CHANCE = 0.45  # for shots of one or two characters
 FLOCK_POSITION_TRIES = 6
+PROPS_PER_SCENE = (1, 2)  # every scene has something besides its cast for a caption's salient objects
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class DemoShot:
     background: str
     characters: tuple[str, ...]  # sorted, each name once (Sprite once even when replicated)
     sprite_copies: int  # how many Sprite copies are drawn; 0 when Sprite is absent
+    props: tuple[str, ...] = ()  # the salient objects in view, e.g. "a red balloon", left to right
 
 
 @dataclass(frozen=True)
@@ -123,10 +126,21 @@ class SpritePlacement:
 
 
 @dataclass(frozen=True)
+class PropPlacement:
+    """Where a prop stands for the whole scene, in fractions of the frame (like SpritePlacement)."""
+
+    name: str
+    centre_x: float
+    base_y: float
+    box_height: float
+
+
+@dataclass(frozen=True)
 class ShotPlan:
     shot: DemoShot
     background_variant: int
     placements: tuple[SpritePlacement, ...]  # in drawing order, back to front
+    props: tuple[PropPlacement, ...] = ()  # drawn behind the characters
 
 
 # --- planning ----------------------------------------------------------------------------------------------------
@@ -169,8 +183,22 @@ def plan_demo_world(config: DemoWorldConfig) -> tuple[ShotPlan, ...]:
         for index_in_scene in range(min(scene.length, config.seconds - len(plans))):
             opens_film = not plans
             names = _shot_cast(rng, scene, index_in_scene, opens_film, roster)
-            plans.append(_compose_shot(rng, len(plans), scene, names, aspect))
+            plans.append(_compose_shot(rng, len(plans), scene, names, aspect, _scene_props(config.seed, scene)))
     return tuple(plans)
+
+
+def _scene_props(seed: int, scene: _Scene) -> tuple[PropPlacement, ...]:
+    """A scene's props, from their own random stream keyed by the scene's variant: a returning scene
+    brings the same props back, and the cast and placements of every shot are those the world had
+    before it had props."""
+    rng = random.Random(f"props:{seed}:{scene.variant}")
+    names = rng.sample(PROP_NAMES, k=rng.randint(*PROPS_PER_SCENE))
+    sides = rng.sample([(0.04, 0.16), (0.84, 0.96)], k=len(names))
+    placements = [
+        PropPlacement(name, rng.uniform(*side), rng.uniform(0.8, 0.9), rng.uniform(0.22, 0.3))
+        for name, side in zip(names, sides, strict=True)
+    ]
+    return tuple(sorted(placements, key=lambda placement: placement.centre_x))
 
 
 def _next_scene(
@@ -203,14 +231,16 @@ def _shot_cast(
     return names
 
 
-def _compose_shot(rng: random.Random, second: int, scene: _Scene, names: list[str], aspect: float) -> ShotPlan:
+def _compose_shot(
+    rng: random.Random, second: int, scene: _Scene, names: list[str], aspect: float, props: tuple[PropPlacement, ...]
+) -> ShotPlan:
     walkers = [name for name in names if not character_spec(name).flies]
     close_up = len(walkers) <= 2 and rng.random() < CLOSE_UP_CHANCE
     placements = _place_walkers(rng, walkers, close_up)
     sprite_copies = rng.randint(MIN_SPRITE_COPIES, MAX_SPRITE_COPIES) if SPRITE in names else 0
     placements += _place_flock(rng, sprite_copies, close_up, aspect, placements)
-    shot = DemoShot(second, scene.background, tuple(sorted(names)), sprite_copies)
-    return ShotPlan(shot, scene.variant, tuple(placements))
+    shot = DemoShot(second, scene.background, tuple(sorted(names)), sprite_copies, tuple(p.name for p in props))
+    return ShotPlan(shot, scene.variant, tuple(placements), props)
 
 
 def _place_walkers(rng: random.Random, names: list[str], close_up: bool) -> list[SpritePlacement]:
@@ -293,11 +323,14 @@ class _FrameRenderer:
         self.width, self.height, self.fps = width, height, fps
         self._backgrounds: dict[tuple[str, int], Image.Image] = {}
         self._sprites: dict[tuple[str, int, int, bool], Image.Image] = {}
+        self._props: dict[tuple[str, int], Image.Image] = {}
 
     def render(self, plan: ShotPlan, step: int) -> Image.Image:
         frame = self._background(plan.shot.background, plan.background_variant).copy()
         shadows = ImageDraw.Draw(frame, "RGBA")  # RGBA drawing on an RGB frame blends, for soft shadows
         progress = step / self.fps
+        for prop in plan.props:
+            self._draw_prop(frame, shadows, prop)
         for placement in plan.placements:
             self._draw_figure(frame, shadows, placement, progress)
         return frame
@@ -313,6 +346,16 @@ class _FrameRenderer:
         if key not in self._sprites:
             self._sprites[key] = render_character(placement.name, box_px, placement.pose, placement.mirrored)
         return self._sprites[key]
+
+    def _draw_prop(self, frame: Image.Image, shadows: ImageDraw.ImageDraw, prop: PropPlacement) -> None:
+        box_px = max(4, round(prop.box_height * self.height))
+        key = (prop.name, box_px)
+        if key not in self._props:
+            self._props[key] = render_prop(prop.name, box_px)
+        centre_x, feet_y = prop.centre_x * self.width, prop.base_y * self.height
+        draw_prop_shadow(shadows, centre_x, feet_y, box_px)
+        image = self._props[key]
+        frame.paste(image, (round(centre_x - box_px / 2), round(feet_y) - box_px), image)
 
     def _draw_figure(
         self, frame: Image.Image, shadows: ImageDraw.ImageDraw, placement: SpritePlacement, progress: float
@@ -455,6 +498,7 @@ def _manifest(
                 "background": shot.background,
                 "characters": list(shot.characters),
                 "sprite_copies": shot.sprite_copies,
+                "props": list(shot.props),
             }
             for shot in shots
         ],

@@ -28,7 +28,14 @@ from workers.vlm.tiny import CORPUS, QWEN_CHAT_TEMPLATE, QWEN_SPECIALS
 MARKER = "VIVE_TINY.json"
 
 
-def _word_tokenizer(corpus: Sequence[str], vocab_size: int):
+def word_tokenizer(
+    corpus: Sequence[str],
+    vocab_size: int,
+    specials: Sequence[str] = tuple(QWEN_SPECIALS),
+    chat_template: str = QWEN_CHAT_TEMPLATE,
+    extra: dict | None = None,
+):
+    """A byte-level BPE about one token per word of `corpus`, with the model's special tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -37,7 +44,7 @@ def _word_tokenizer(corpus: Sequence[str], vocab_size: int):
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=QWEN_SPECIALS,
+        special_tokens=list(specials),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -46,9 +53,10 @@ def _word_tokenizer(corpus: Sequence[str], vocab_size: int):
         tokenizer_object=core,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
-        additional_special_tokens=QWEN_SPECIALS[1:],
+        additional_special_tokens=list(specials[1:]),
+        **(extra or {}),
     )
-    tokenizer.chat_template = QWEN_CHAT_TEMPLATE
+    tokenizer.chat_template = chat_template
     return tokenizer
 
 
@@ -76,7 +84,7 @@ def build_learnable_tiny_qwen2_5_vl(
     )
 
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = _word_tokenizer([*CORPUS, DETECTION_INSTRUCTIONS, CAPTION_INSTRUCTIONS, *texts], vocab_size)
+    tokenizer = word_tokenizer([*CORPUS, DETECTION_INSTRUCTIONS, CAPTION_INSTRUCTIONS, *texts], vocab_size)
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in QWEN_SPECIALS}
     processor = Qwen2_5_VLProcessor(
         image_processor=Qwen2VLImageProcessor(min_pixels=28 * 28 * 4, max_pixels=max_pixels),

@@ -6,6 +6,10 @@
 - `openai`: any server speaking OpenAI chat completions (vLLM, SGLang, Ollama, a hosted API),
   images sent inline as data URLs; timeouts, retries with backoff, a concurrency limit; only
   to a server on the spec's allow-list (workers/vlm/allowlist.py), checked again per request.
+
+`constrained` keeps answers inside the prompt's grammar: the openai backend asks the server for
+the JSON schema (vLLM, SGLang); the transformers backend masks each token itself with xgrammar
+(workers/vlm/constrained.py), on the plain and the shared-prefix path alike.
 """
 
 import base64
@@ -43,7 +47,7 @@ class ModelSpec:
     max_retries: int = 3
     concurrency: int = 4
     prefix_reuse: bool = True  # transformers + Qwen2.5-VL: compute the shared reference prefix once
-    constrained: bool = False  # openai: ask the server to decode to the prompt's JSON schema (vLLM, SGLang)
+    constrained: bool = False  # decode only answers the prompt's grammar / JSON schema admits
 
     @property
     def version(self) -> str:
@@ -132,6 +136,7 @@ class TransformersBackend:
             model = PeftModel.from_pretrained(model, spec.adapter)
         self.model = model.to(self.device).eval()
         self.images = PromptImages(spec.reference_max_pixels, spec.target_max_pixels)
+        self._grammars = None
 
     @classmethod
     def from_loaded(cls, spec: ModelSpec, model, processor) -> "TransformersBackend":
@@ -141,7 +146,18 @@ class TransformersBackend:
         backend.device = next(model.parameters()).device
         backend.processor.tokenizer.padding_side = "left"
         backend.images = PromptImages(spec.reference_max_pixels, spec.target_max_pixels)
+        backend._grammars = None
         return backend
+
+    def answer_grammars(self):
+        """The compiled answer grammars (built on first use: only constrained backends pay)."""
+        if self._grammars is None:
+            from workers.vlm.constrained import AnswerGrammars
+            from workers.vlm.prefix import logits_width, stop_token_ids
+
+            tokenizer = self.processor.tokenizer
+            self._grammars = AnswerGrammars(tokenizer, logits_width(self.model), stop_token_ids(self.model, tokenizer))
+        return self._grammars
 
     def _inputs(self, prompts: list[Prompt]):
         texts = [
@@ -156,7 +172,12 @@ class TransformersBackend:
         if self.spec.prefix_reuse and len(prompts) > 1 and supports_prefix_reuse(self.model):
             try:
                 decoder = SharedPrefixDecoder(
-                    self.model, self.processor, self.images.load, self.spec.max_new_tokens, self.spec.batch_size
+                    self.model,
+                    self.processor,
+                    self.images.load,
+                    self.spec.max_new_tokens,
+                    self.spec.batch_size,
+                    grammars=self.answer_grammars() if self.spec.constrained else None,
                 )
                 started = time.perf_counter()
                 texts = decoder.generate(prompts)
@@ -176,12 +197,27 @@ class TransformersBackend:
             started = time.perf_counter()
             inputs = self._inputs(batch)
             with torch.inference_mode():
-                generated = self.model.generate(**inputs, max_new_tokens=self.spec.max_new_tokens, do_sample=False)
+                generated = self.model.generate(
+                    **inputs, max_new_tokens=self.spec.max_new_tokens, do_sample=False, **self._constraint(batch)
+                )
             new_tokens = generated[:, inputs["input_ids"].shape[1] :]
             texts = self.processor.batch_decode(new_tokens, skip_special_tokens=True)
             seconds = (time.perf_counter() - started) / len(batch)
             outputs.extend(GenerationOutput(text=text.strip(), seconds=seconds) for text in texts)
         return outputs
+
+    def _constraint(self, batch: list[Prompt]) -> dict:
+        """`generate` arguments that keep each row's answer inside its prompt's grammar."""
+        if not self.spec.constrained:
+            return {}
+        from transformers import LogitsProcessorList
+
+        grammars = self.answer_grammars()
+        return {
+            "logits_processor": LogitsProcessorList([grammars.logits_processor(batch)]),
+            # Any stop token the grammar allows ends the row (the shared-prefix loop's rule too).
+            "eos_token_id": grammars.stop_token_ids,
+        }
 
 
 def _data_url(image: Image.Image) -> str:

@@ -33,6 +33,19 @@ def _core(model):
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
+def stop_token_ids(model, tokenizer) -> set[int]:
+    """Every token that ends an answer: the chat turn's end and the model's end-of-sequence ids."""
+    ids = {tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id}
+    value = _core(model).generation_config.eos_token_id
+    ids |= set([] if value is None else value if isinstance(value, list) else [value])
+    return {token for token in ids if token is not None}
+
+
+def logits_width(model) -> int:
+    """How many token ids the model scores (its vocabulary, often padded past the tokenizer's)."""
+    return _core(model).get_output_embeddings().weight.shape[0]
+
+
 def supports_prefix_reuse(model) -> bool:
     core = _core(model)
     return hasattr(getattr(core, "model", None), "get_rope_index") and core.config.model_type == "qwen2_5_vl"
@@ -44,22 +57,21 @@ def _prefix_key(prompt: Prompt) -> tuple:
 
 
 class SharedPrefixDecoder:
-    def __init__(self, model, processor, load_images, max_new_tokens: int, batch_size: int):
+    """`grammars` (workers/vlm/constrained.py AnswerGrammars, or None): constrain each answer to
+    its prompt's grammar, masked exactly as the plain path's logits processor masks it."""
+
+    def __init__(self, model, processor, load_images, max_new_tokens: int, batch_size: int, grammars=None):
         if not supports_prefix_reuse(model):
             raise PrefixUnsupported("shared-prefix decoding is implemented for Qwen2.5-VL only")
         self.model, self.processor, self.load_images = model, processor, load_images
         self.rope_index = _core(model).model.get_rope_index
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+        self.grammars = grammars
         tokenizer = processor.tokenizer
         self.vision_start = tokenizer.convert_tokens_to_ids("<|vision_start|>")
-        self.eos_ids = {tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id}
-        self.eos_ids |= set(self._as_list(_core(model).generation_config.eos_token_id))
+        self.eos_ids = stop_token_ids(model, tokenizer)
         self.pad_id = tokenizer.pad_token_id
         self.device = next(model.parameters()).device
-
-    @staticmethod
-    def _as_list(value) -> list:
-        return [] if value is None else value if isinstance(value, list) else [value]
 
     def generate(self, prompts: list[Prompt]) -> list[str]:
         if any(p.target_index != len(p.images) - 1 for p in prompts):
@@ -80,7 +92,8 @@ class SharedPrefixDecoder:
             prefix = self._prefix(template, images[members[0]])
             for start in range(0, len(members), self.batch_size):
                 chunk = members[start : start + self.batch_size]
-                for index, text in zip(chunk, self._decode(prefix, [targets[i] for i in chunk]), strict=True):
+                decoded = self._decode(prefix, [targets[i] for i in chunk], [prompts[i] for i in chunk])
+                for index, text in zip(chunk, decoded, strict=True):
                     texts[index] = text
         return texts
 
@@ -116,8 +129,14 @@ class SharedPrefixDecoder:
             "length": ids.shape[1],
         }
 
-    def _decode(self, prefix: dict, targets: list) -> list[str]:
+    @staticmethod
+    def _greedy(logits, constraints):
+        """The next token of every row: the argmax among the tokens its grammar allows, if any."""
+        return (logits if constraints is None else constraints.mask(logits)).argmax(-1)
+
+    def _decode(self, prefix: dict, targets: list, prompts: list[Prompt]) -> list[str]:
         batch = len(targets)
+        constraints = self.grammars.rows(prompts) if self.grammars is not None else None
         pixels = {
             key: torch.cat([target[key] for target in targets]).to(self.device)
             for key in ("pixel_values", "image_grid_thw")
@@ -138,11 +157,13 @@ class SharedPrefixDecoder:
             )
             tokens = [[] for _ in range(batch)]
             finished = torch.zeros(batch, dtype=torch.bool, device=self.device)
-            next_token = out.logits[:, -1].argmax(-1)
+            next_token = self._greedy(out.logits[:, -1], constraints)
             for step in range(self.max_new_tokens):
                 for row in range(batch):
                     if not finished[row]:
                         token = int(next_token[row])
+                        if constraints is not None:
+                            constraints.accept(row, token)
                         if token in self.eos_ids:
                             finished[row] = True
                         else:
@@ -158,5 +179,5 @@ class SharedPrefixDecoder:
                     cache=cache,  # updated in place by every step
                     use_cache=True,
                 )
-                next_token = out.logits[:, -1].argmax(-1)
+                next_token = self._greedy(out.logits[:, -1], constraints)
         return [self.processor.tokenizer.decode(row, skip_special_tokens=True).strip() for row in tokens]

@@ -5,6 +5,8 @@ servers share: [{"type": "text", "text": ...}, {"type": "image"}, ...]; the imag
 travel beside the messages, in order.
 """
 
+import copy
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,11 +37,12 @@ class CharacterCard:
     aliases: tuple[str, ...] = field(default=())
 
 
+# What parse_caption accepts (StructuredCaption): scene and background must say something.
 CAPTION_JSON_SCHEMA = {
     "type": "object",
     "properties": {
-        "scene": {"type": "string"},
-        "background": {"type": "string"},
+        "scene": {"type": "string", "minLength": 1},
+        "background": {"type": "string", "minLength": 1},
         "characters": {
             "type": "array",
             "items": {
@@ -61,6 +64,10 @@ class Prompt:
     images: list[Path]  # in the order of the image parts
     target_index: int  # which image is the frame being asked about
     json_schema: dict | None = None  # for servers that constrain decoding to a schema
+    # The same answer as an EBNF grammar (xgrammar's dialect), for what JSON Schema cannot make a
+    # decoder keep (no structured-generation library enforces uniqueItems): local constrained
+    # decoding prefers it to json_schema. See workers/vlm/constrained.py.
+    answer_grammar: str | None = None
 
     @property
     def text(self) -> str:
@@ -82,6 +89,29 @@ def _roster_parts(cards: list[CharacterCard], max_references: int) -> tuple[list
     return content, images
 
 
+def _ebnf_literal(text: str) -> str:
+    """An EBNF string literal matching `text` exactly."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def detection_grammar(names: list[str]) -> str:
+    """EBNF of the detection answer: a JSON list of roster names, each at most once, in the
+    order given (the prompt's: alphabetical by casefold), written as the instructions' example
+    is (`["Ellie", "Victor"]`). `from_i` is "one name at position ≥ i, then optionally a later
+    one", so the grammar grows linearly with the roster, not with its subsets."""
+    names = list(dict.fromkeys(names))  # a name listed twice may still appear once
+    if not names:
+        return 'root ::= "[]"\n'
+    rules = ['root ::= "[" from_0? "]"']
+    for index, name in enumerate(names):
+        # The name as JSON writes it (quotes and backslashes escaped), inside an EBNF literal.
+        answer = _ebnf_literal(json.dumps(name, ensure_ascii=False))
+        later = f' (", " from_{index + 1})?' if index + 1 < len(names) else ""
+        rules.append(f"name_{index} ::= {answer}{later}")
+        rules.append(f"from_{index} ::= name_{index}" + (f" | from_{index + 1}" if later else ""))
+    return "\n".join(rules) + "\n"
+
+
 def detection_prompt(cards: list[CharacterCard], target: Path, max_references: int = 1) -> Prompt:
     """References + names + descriptions interleaved, then instructions, then the frame."""
     cards = sorted(cards, key=lambda card: card.name.casefold())
@@ -89,9 +119,12 @@ def detection_prompt(cards: list[CharacterCard], target: Path, max_references: i
     content.append({"type": "text", "text": DETECTION_INSTRUCTIONS + "\n"})
     content.append({"type": "image"})
     images.append(Path(target))
-    schema = {"type": "array", "items": {"type": "string", "enum": [card.name for card in cards]}, "uniqueItems": True}
+    names = [card.name for card in cards]
+    schema = {"type": "array", "items": {"type": "string", "enum": names}, "uniqueItems": True}
     messages = [{"role": "user", "content": content}]
-    return Prompt(DETECTION_PROMPT_VERSION, messages, images, len(images) - 1, schema)
+    return Prompt(
+        DETECTION_PROMPT_VERSION, messages, images, len(images) - 1, schema, answer_grammar=detection_grammar(names)
+    )
 
 
 def caption_prompt(cards: list[CharacterCard], target: Path, detected: bool, max_references: int = 1) -> Prompt:
@@ -107,4 +140,18 @@ def caption_prompt(cards: list[CharacterCard], target: Path, detected: bool, max
     content.append({"type": "image"})
     images.append(Path(target))
     messages = [{"role": "user", "content": content}]
-    return Prompt(CAPTION_PROMPT_VERSION, messages, images, len(images) - 1, CAPTION_JSON_SCHEMA)
+    schema = caption_schema([card.name for card in cards])
+    return Prompt(CAPTION_PROMPT_VERSION, messages, images, len(images) - 1, schema)
+
+
+def caption_schema(names: list[str]) -> dict:
+    """The caption schema with each character's name one of the names the prompt gave (the
+    detected characters, or the roster): "use the names exactly as given", held to where decoding
+    is constrained; none given, no character."""
+    schema = copy.deepcopy(CAPTION_JSON_SCHEMA)
+    characters = schema["properties"]["characters"]
+    if names:
+        characters["items"]["properties"]["name"] = {"type": "string", "enum": sorted(names, key=str.casefold)}
+    else:
+        characters["maxItems"] = 0
+    return schema

@@ -112,10 +112,10 @@ def test_a_comparison_runs_three_pipelines_scores_them_and_reports(models_dir, r
     vlm, embed = settings.VLM_QUEUE, settings.EMBED_QUEUE
     assert job.queue == "cpu" and stages == sorted(
         [("detect", vlm, "succeeded")] * 4  # 2 detectors × (gold test split, eval set)
-        + [("caption", vlm, "succeeded")] * 3  # 3 pipelines
+        + [("caption", vlm, "succeeded")] * 6  # 3 pipelines × (eval set, gold test split)
         + [("evaluation_clipscore", embed, "succeeded"), ("evaluation_judge", vlm, "succeeded")]
     )
-    assert job.result["stages"] == 9
+    assert job.result["stages"] == 12
     comparison.refresh_from_db()
     report = comparison.report
     assert report["meta"]["profile"] == "tiny" and report["meta"]["pipelines"] == [

@@ -60,6 +60,7 @@ def test_pipelines_that_score_every_frame_the_same_show_no_difference():
     assert "No difference: the two pipelines have the same clip_score on all 4 frames they share." in page
     # The judge answered every caption and parsed none: said, not shown as an empty row alone.
     assert page.count("not one answer could be parsed (unparsable: 4)") == 2
+    assert report["meta"]["judge_constant"] is False and "cannot tell these captions apart" not in page
 
 
 def test_pipelines_that_differ_list_only_the_frames_where_they_differ():
@@ -76,6 +77,8 @@ def test_pipelines_that_differ_list_only_the_frames_where_they_differ():
     ]
     assert report["examples_compared"]["differing"] == 2
     assert "No difference: the two pipelines" not in page and "not one answer could be parsed" not in page
+    # A judge that gave every caption the same score is said to tell them apart in no way.
+    assert report["meta"]["judge_constant"] is True and "it cannot tell these captions apart" in page
 
 
 def test_an_empty_caption_counts_as_four_empty_fields_on_the_health_page():

@@ -14,8 +14,15 @@ from apps.media.models import Video
 from apps.projects import services as project_services
 from apps.projects.models import Character, Membership, Project
 from workers.demo import DemoWorldConfig, generate_demo_world
+from workers.demo.world import MANIFEST_VERSION
 
 DEMO_PROJECT = "Demo world"
+
+
+def _stale(manifest: dict, seconds: int, seed: int) -> bool:
+    """A world drawn with other settings, or by an older generator, is drawn again."""
+    config = manifest.get("config", {})
+    return manifest.get("version") != MANIFEST_VERSION or (config.get("seconds"), config.get("seed")) != (seconds, seed)
 
 
 class Command(BaseCommand):
@@ -34,7 +41,7 @@ class Command(BaseCommand):
         out = out or settings.VAR_DIR / "demo-world"
         config = DemoWorldConfig(seconds=seconds, seed=seed)
         manifest_path = out / "manifest.json"
-        if not manifest_path.exists() or json.loads(manifest_path.read_text())["config"]["seconds"] != seconds:
+        if not manifest_path.exists() or _stale(json.loads(manifest_path.read_text()), seconds, seed):
             self.stdout.write(f"Drawing the demo world ({seconds} s) into {out} …")
             world = generate_demo_world(config, out)
             manifest_path = world.manifest_path

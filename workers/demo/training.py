@@ -1,0 +1,324 @@
+"""Demo-world models that have learned the demo world: toy-size real architectures trained here.
+
+The stock `tiny` models (workers/vlm/tiny.py) have random weights: they run every code path but
+say nothing. The demo's models are the same architectures, trained on CPU in minutes on *another
+stretch* of the demo world — the generator run with another seed — so they never see the frames
+the demo evaluates or the gold set's labels, and the demo's numbers are not leaked:
+
+- the captioner (InternVL) learns to write a shot's structured caption (workers/demo/script.py)
+  from the frame and the characters its prompt gives — during training, always the true cast, so
+  it trusts what the detector says: a better detector gives better captions, and the
+  no-detection prompt (the whole roster) makes it name characters who are not there, as in the
+  paper.
+
+Each model is written with `save_pretrained` beside a marker holding the world seed and
+`TRAINING_CODE_VERSION`; a folder with another marker is trained again. Loading goes through the
+ordinary `from_pretrained` path, like a downloaded checkpoint.
+"""
+
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from workers.demo.script import script_texts, shot_caption
+from workers.demo.sprites import CHARACTER_NAMES, character_spec
+from workers.demo.world import DemoWorldConfig, plan_demo_world, reference_images, render_shot_frame
+from workers.vlm.prompts import CAPTION_INSTRUCTIONS, CharacterCard, Prompt, caption_prompt
+
+TRAINING_CODE_VERSION = "1"  # bump when what a demo model learns, or how, changes: cached models retrain
+MARKER = "VIVE_DEMO_MODEL.json"
+TRAINING_SEED_OFFSET = 1000  # the stretch of the world the models learn from: never the demo's own seed
+
+Progress = Callable[[int, int, str], None]  # (done, total, what)
+
+
+@dataclass(frozen=True)
+class CaptionerTraining:
+    world_seed: int  # the demo world's seed; the captioner learns from world_seed + TRAINING_SEED_OFFSET
+    seconds: int = 600  # shots of the training world (one frame each, at a random step of the shot)
+    characters: int = 6
+    frame_width: int = 192
+    frame_height: int = 108
+    image_size: int = 64  # the captioner's tile: frames and references are resized to it
+    hidden_size: int = 128
+    layers: int = 2
+    vocab_size: int = 1200
+    epochs: int = 6
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    seed: int = 0
+
+    @property
+    def training_seed(self) -> int:
+        return self.world_seed + TRAINING_SEED_OFFSET
+
+
+def trained_marker(folder: Path) -> dict | None:
+    marker = Path(folder) / MARKER
+    return json.loads(marker.read_text()) if marker.exists() else None
+
+
+def is_trained(folder: Path, settings: dict) -> bool:
+    """The marker is written last, with what the model was trained with: anything else retrains."""
+    marker = trained_marker(folder)
+    if marker is None:
+        return False
+    return marker.get("code_version") == TRAINING_CODE_VERSION and marker.get("settings") == settings
+
+
+# --- examples ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnswerExample:
+    prompt: Prompt  # image paths unused: the images travel beside it, in order
+    images: tuple[Image.Image, ...]
+    answer: str
+
+
+def _roster_cards(characters: int) -> list[CharacterCard]:
+    return [CharacterCard(name, character_spec(name).description) for name in CHARACTER_NAMES[:characters]]
+
+
+def caption_examples(config: CaptionerTraining) -> list[AnswerExample]:
+    """Each shot of the training world: its frame, the true cast's cards and references, its caption."""
+    world = DemoWorldConfig(
+        seconds=config.seconds,
+        width=config.frame_width,
+        height=config.frame_height,
+        characters=config.characters,
+        seed=config.training_seed,
+        fps=4,
+    )
+    rng = random.Random(config.seed)
+    references = {name: reference_images(name, config.image_size)[0] for name in CHARACTER_NAMES[: config.characters]}
+    cards = {card.name: card for card in _roster_cards(config.characters)}
+    examples = []
+    for plan in plan_demo_world(world):
+        frame = render_shot_frame(plan, world, step=rng.randrange(world.fps))
+        names = list(plan.shot.characters)
+        # Reference paths are placeholders: the prompt's image parts are what the processor needs.
+        given = [CharacterCard(n, cards[n].description, (Path(n),)) for n in names]
+        prompt = caption_prompt(given, Path("frame"), detected=True)
+        images = (*(references[n] for n in sorted(names, key=str.casefold)), frame)
+        examples.append(AnswerExample(prompt, images, json.dumps(shot_caption(plan), ensure_ascii=False)))
+    return examples
+
+
+# --- the model ---------------------------------------------------------------------------------------------------
+
+
+def _captioner_corpus(config: CaptionerTraining) -> list[str]:
+    from workers.vlm.tiny import CORPUS
+
+    return [
+        *CORPUS,
+        CAPTION_INSTRUCTIONS,
+        "The character detector found no known character in the frame.",
+        ", who appear in the frame according to the character detector",
+        "; any of them may or may not appear in the frame",
+        *script_texts(),
+        *(card.description for card in _roster_cards(len(CHARACTER_NAMES))),
+    ]
+
+
+def build_untrained_captioner(folder: Path, config: CaptionerTraining):
+    """An InternVL at toy size with a tokenizer made for the demo world's words (one token per word)."""
+    import torch
+    from transformers import (
+        GotOcr2ImageProcessor,
+        InternVLConfig,
+        InternVLForConditionalGeneration,
+        InternVLProcessor,
+        InternVLVideoProcessor,
+    )
+
+    from workers.train.tiny import word_tokenizer
+    from workers.vlm.tiny import INTERNVL_CHAT_TEMPLATE, INTERNVL_SPECIALS
+
+    tokenizer = word_tokenizer(
+        _captioner_corpus(config),
+        config.vocab_size,
+        INTERNVL_SPECIALS,
+        INTERNVL_CHAT_TEMPLATE,
+        extra={
+            "extra_special_tokens": {
+                "start_image_token": "<img>",
+                "end_image_token": "</img>",
+                "context_image_token": "<IMG_CONTEXT>",
+                "video_token": "<video>",
+            }
+        },
+    )
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in INTERNVL_SPECIALS}
+    patch = 8
+    tokens_per_image = (config.image_size // patch // 2) ** 2  # after the 0.5 pixel-shuffle downsampling
+    processor = InternVLProcessor(
+        image_processor=GotOcr2ImageProcessor(
+            size={"height": config.image_size, "width": config.image_size}, crop_to_patches=False, do_convert_rgb=True
+        ),
+        tokenizer=tokenizer,
+        video_processor=InternVLVideoProcessor(),
+        image_seq_length=tokens_per_image,
+        chat_template=INTERNVL_CHAT_TEMPLATE,
+    )
+    hidden = config.hidden_size
+    model_config = InternVLConfig(
+        vision_config={
+            "hidden_size": hidden,
+            "intermediate_size": 2 * hidden,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "image_size": [config.image_size, config.image_size],
+            "patch_size": [patch, patch],
+        },
+        text_config={
+            "model_type": "qwen2",
+            "vocab_size": len(tokenizer),
+            "hidden_size": hidden,
+            "intermediate_size": 2 * hidden,
+            "num_hidden_layers": config.layers,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 4096,
+            "bos_token_id": ids["<|im_start|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+        },
+        image_token_id=ids["<IMG_CONTEXT>"],
+        downsample_ratio=0.5,
+    )
+    torch.manual_seed(config.seed)
+    model = InternVLForConditionalGeneration(model_config)
+    with torch.no_grad():  # a trained model's output scale (see workers/train/tiny.py)
+        model.lm_head.weight.normal_(0.0, hidden**-0.5)
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    return model, processor
+
+
+# --- training ----------------------------------------------------------------------------------------------------
+
+END_OF_TURN = "<|im_end|>"
+IGNORE_INDEX = -100
+
+
+def _encoded(processor, example: AnswerExample) -> dict:
+    prompt = processor.apply_chat_template(example.prompt.messages, add_generation_prompt=True, tokenize=False)
+    images = [list(example.images)] if example.images else None
+    prompt_ids = processor(text=[prompt], images=images, return_tensors="pt")
+    full = processor(text=[prompt + example.answer + END_OF_TURN], images=images, return_tensors="pt")
+    labels = full["input_ids"].clone()
+    labels[:, : prompt_ids["input_ids"].shape[1]] = IGNORE_INDEX
+    return {"input_ids": full["input_ids"][0], "labels": labels[0], "pixel_values": full.get("pixel_values")}
+
+
+def _collate(rows: Sequence[dict], pad_id: int) -> dict:
+    import torch
+
+    length = max(len(row["input_ids"]) for row in rows)
+    input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), length), IGNORE_INDEX, dtype=torch.long)
+    attention = torch.zeros((len(rows), length), dtype=torch.long)
+    for index, row in enumerate(rows):
+        size = len(row["input_ids"])
+        input_ids[index, :size], labels[index, :size], attention[index, :size] = row["input_ids"], row["labels"], 1
+    pixels = [row["pixel_values"] for row in rows if row["pixel_values"] is not None]
+    return {
+        "input_ids": input_ids,
+        "labels": labels,
+        "attention_mask": attention,
+        "pixel_values": torch.cat(pixels) if pixels else None,
+    }
+
+
+def fit_answers(
+    model,
+    processor,
+    examples: Sequence[AnswerExample],
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    on_progress: Progress | None = None,
+) -> list[float]:
+    """Full fine-tuning on answer tokens only (AdamW, cosine decay); returns each epoch's mean loss."""
+    import torch
+
+    torch.manual_seed(seed)
+    encoded = [_encoded(processor, example) for example in examples]
+    pad_id = processor.tokenizer.pad_token_id
+    steps_per_epoch = (len(encoded) + batch_size - 1) // batch_size
+    total = steps_per_epoch * epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=total, pct_start=0.1)
+    rng = random.Random(seed)
+    model.train()
+    losses, step = [], 0
+    # Batches of similar length (little padding: most of a step's time is the longest row), in a
+    # new random order every epoch, drawn from a freshly shuffled pool so batches change too.
+    for epoch in range(epochs):
+        order = list(range(len(encoded)))
+        rng.shuffle(order)
+        order.sort(key=lambda i: len(encoded[i]["input_ids"]) // 16)
+        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        rng.shuffle(batches)
+        epoch_loss = 0.0
+        for members in batches:
+            batch = _collate([encoded[i] for i in members], pad_id)
+            loss = model(**{key: value for key, value in batch.items() if value is not None}).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            epoch_loss += loss.item()
+            if on_progress is not None:
+                on_progress(step, total, f"epoch {epoch + 1}/{epochs}, loss {loss.item():.3f}")
+        losses.append(epoch_loss / steps_per_epoch)
+    model.eval()
+    return losses
+
+
+def train_demo_captioner(folder: Path, config: CaptionerTraining, on_progress: Progress | None = None) -> Path:
+    """The demo's captioner in `folder`, trained unless a model trained the same way is there."""
+    folder = Path(folder)
+    settings = asdict(config)
+    if is_trained(folder, settings):
+        return folder
+    started = time.perf_counter()
+    examples = caption_examples(config)
+    model, processor = build_untrained_captioner(folder, config)
+    losses = fit_answers(
+        model, processor, examples, config.epochs, config.batch_size, config.learning_rate, config.seed, on_progress
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).unlink(missing_ok=True)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    marker = {
+        "kind": "captioner",
+        "code_version": TRAINING_CODE_VERSION,
+        "settings": settings,
+        "trained_on": f"demo world seed {config.training_seed} ({len(examples)} shots), not the demo's seed",
+        "epoch_losses": losses,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    (folder / MARKER).write_text(json.dumps(marker, indent=2))
+    return folder
+
+
+def build_demo_detector_base(folder: Path, characters: int = len(CHARACTER_NAMES)) -> Path:
+    """The detector to fine-tune from: the learnable toy Qwen2.5-VL (workers/train/tiny.py), its
+    tokenizer knowing the roster's names and descriptions. Untrained: its in-context answers mean
+    nothing yet, which the fine-tuning's before/after table shows."""
+    from workers.train.tiny import build_learnable_tiny_qwen2_5_vl
+
+    texts = [*CHARACTER_NAMES[:characters], *(card.description for card in _roster_cards(characters))]
+    return build_learnable_tiny_qwen2_5_vl(Path(folder), texts=texts)
