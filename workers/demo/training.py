@@ -130,73 +130,26 @@ def _captioner_corpus(config: CaptionerTraining) -> list[str]:
 def build_untrained_captioner(folder: Path, config: CaptionerTraining):
     """An InternVL at toy size with a tokenizer made for the demo world's words (one token per word)."""
     import torch
-    from transformers import (
-        GotOcr2ImageProcessor,
-        InternVLConfig,
-        InternVLForConditionalGeneration,
-        InternVLProcessor,
-        InternVLVideoProcessor,
-    )
+    from transformers import InternVLForConditionalGeneration
 
     from workers.train.tiny import word_tokenizer
-    from workers.vlm.tiny import INTERNVL_CHAT_TEMPLATE, INTERNVL_SPECIALS
-
-    tokenizer = word_tokenizer(
-        _captioner_corpus(config),
-        config.vocab_size,
-        INTERNVL_SPECIALS,
+    from workers.vlm.tiny import (
         INTERNVL_CHAT_TEMPLATE,
-        extra={
-            "extra_special_tokens": {
-                "start_image_token": "<img>",
-                "end_image_token": "</img>",
-                "context_image_token": "<IMG_CONTEXT>",
-                "video_token": "<video>",
-            }
-        },
+        INTERNVL_EXTRA_SPECIALS,
+        INTERNVL_SPECIALS,
+        internvl_processor_and_config,
     )
+
+    specials = (INTERNVL_SPECIALS, INTERNVL_CHAT_TEMPLATE, INTERNVL_EXTRA_SPECIALS)
+    tokenizer = word_tokenizer(_captioner_corpus(config), config.vocab_size, *specials)
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in INTERNVL_SPECIALS}
-    patch = 8
-    tokens_per_image = (config.image_size // patch // 2) ** 2  # after the 0.5 pixel-shuffle downsampling
-    processor = InternVLProcessor(
-        image_processor=GotOcr2ImageProcessor(
-            size={"height": config.image_size, "width": config.image_size}, crop_to_patches=False, do_convert_rgb=True
-        ),
-        tokenizer=tokenizer,
-        video_processor=InternVLVideoProcessor(),
-        image_seq_length=tokens_per_image,
-        chat_template=INTERNVL_CHAT_TEMPLATE,
-    )
-    hidden = config.hidden_size
-    model_config = InternVLConfig(
-        vision_config={
-            "hidden_size": hidden,
-            "intermediate_size": 2 * hidden,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "image_size": [config.image_size, config.image_size],
-            "patch_size": [patch, patch],
-        },
-        text_config={
-            "model_type": "qwen2",
-            "vocab_size": len(tokenizer),
-            "hidden_size": hidden,
-            "intermediate_size": 2 * hidden,
-            "num_hidden_layers": config.layers,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 4096,
-            "bos_token_id": ids["<|im_start|>"],
-            "eos_token_id": ids["<|im_end|>"],
-            "pad_token_id": ids["<|endoftext|>"],
-        },
-        image_token_id=ids["<IMG_CONTEXT>"],
-        downsample_ratio=0.5,
+    processor, model_config = internvl_processor_and_config(
+        tokenizer, image_size=config.image_size, hidden_size=config.hidden_size, layers=config.layers
     )
     torch.manual_seed(config.seed)
     model = InternVLForConditionalGeneration(model_config)
     with torch.no_grad():  # a trained model's output scale (see workers/train/tiny.py)
-        model.lm_head.weight.normal_(0.0, hidden**-0.5)
+        model.lm_head.weight.normal_(0.0, config.hidden_size**-0.5)
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     return model, processor

@@ -161,60 +161,46 @@ def build_tiny_qwen2_5_vl(folder: Path, seed: int = 0, init_std: float | None = 
     return folder
 
 
-def build_tiny_internvl(folder: Path, seed: int = 0, init_std: float | None = None) -> Path:
-    """A 2-layer InternVL (Qwen2 text, hidden 64; 2-layer vision tower, 64 px tiles).
-    `init_std` is for tests only (see `_redraw_weights`)."""
-    if _built(folder, init_std):
-        return folder
-    import torch
-    from transformers import (
-        GotOcr2ImageProcessor,
-        InternVLConfig,
-        InternVLForConditionalGeneration,
-        InternVLProcessor,
-        InternVLVideoProcessor,
-    )
+INTERNVL_EXTRA_SPECIALS = {
+    "extra_special_tokens": {
+        "start_image_token": "<img>",
+        "end_image_token": "</img>",
+        "context_image_token": "<IMG_CONTEXT>",
+        "video_token": "<video>",
+    }
+}
 
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tokenizer(
-        folder,
-        INTERNVL_SPECIALS,
-        INTERNVL_CHAT_TEMPLATE,
-        extra={
-            "extra_special_tokens": {
-                "start_image_token": "<img>",
-                "end_image_token": "</img>",
-                "context_image_token": "<IMG_CONTEXT>",
-                "video_token": "<video>",
-            }
-        },
-    )
+
+def internvl_processor_and_config(tokenizer, image_size: int, hidden_size: int, layers: int, patch: int = 8):
+    """An InternVL processor and config at toy size around `tokenizer` (one square tile per image;
+    vision and text towers of the same width): the stock tiny captioner's and the demo's."""
+    from transformers import GotOcr2ImageProcessor, InternVLConfig, InternVLProcessor, InternVLVideoProcessor
+
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in INTERNVL_SPECIALS}
-    image_size = 64
     processor = InternVLProcessor(
         image_processor=GotOcr2ImageProcessor(
             size={"height": image_size, "width": image_size}, crop_to_patches=False, do_convert_rgb=True
         ),
         tokenizer=tokenizer,
         video_processor=InternVLVideoProcessor(),
-        image_seq_length=16,
+        image_seq_length=(image_size // patch // 2) ** 2,  # patches after the 0.5 pixel-shuffle downsampling
         chat_template=INTERNVL_CHAT_TEMPLATE,
     )
     config = InternVLConfig(
         vision_config={
-            "hidden_size": 64,
-            "intermediate_size": 128,
+            "hidden_size": hidden_size,
+            "intermediate_size": 2 * hidden_size,
             "num_hidden_layers": 2,
             "num_attention_heads": 4,
             "image_size": [image_size, image_size],
-            "patch_size": [8, 8],
+            "patch_size": [patch, patch],
         },
         text_config={
             "model_type": "qwen2",
             "vocab_size": len(tokenizer),
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
+            "hidden_size": hidden_size,
+            "intermediate_size": 2 * hidden_size,
+            "num_hidden_layers": layers,
             "num_attention_heads": 4,
             "num_key_value_heads": 2,
             "max_position_embeddings": 4096,
@@ -225,6 +211,21 @@ def build_tiny_internvl(folder: Path, seed: int = 0, init_std: float | None = No
         image_token_id=ids["<IMG_CONTEXT>"],
         downsample_ratio=0.5,
     )
+    return processor, config
+
+
+def build_tiny_internvl(folder: Path, seed: int = 0, init_std: float | None = None) -> Path:
+    """A 2-layer InternVL (Qwen2 text, hidden 64; 2-layer vision tower, 64 px tiles).
+    `init_std` is for tests only (see `_redraw_weights`)."""
+    if _built(folder, init_std):
+        return folder
+    import torch
+    from transformers import InternVLForConditionalGeneration
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = _tokenizer(folder, INTERNVL_SPECIALS, INTERNVL_CHAT_TEMPLATE, extra=INTERNVL_EXTRA_SPECIALS)
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in INTERNVL_SPECIALS}
+    processor, config = internvl_processor_and_config(tokenizer, image_size=64, hidden_size=64, layers=2)
     torch.manual_seed(seed)
     model = InternVLForConditionalGeneration(config)
     _redraw_weights(model, init_std)
