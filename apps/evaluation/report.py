@@ -11,6 +11,7 @@ import numpy as np
 from apps.captioning.models import Detection
 from apps.evaluation.models import CaptionScore, CharacterReference, Comparison
 from apps.evaluation.selectors import caption_fields_by_frame, character_roster
+from apps.media.selectors import ground_truth_names
 from workers.metrics.caption_characters import (
     CAPTION_CHARACTER_SCORES,
     CAPTION_CHARACTER_TESTED,
@@ -18,7 +19,7 @@ from workers.metrics.caption_characters import (
     per_frame_scores,
 )
 from workers.metrics.detection import detection_scores
-from workers.metrics.judge import JUDGE_FIELDS, JUDGE_RUBRIC_VERSION
+from workers.metrics.judge import JUDGE_FIELDS, JUDGE_RUBRIC_VERSION, judge_agreement
 from workers.metrics.stats import StatsConfig, comparison_table, summary_table
 
 # (key, label, higher is better)
@@ -58,6 +59,7 @@ def _table1(comparison: Comparison, roster: dict[str, list[str]]) -> list[dict]:
     detector that fails to answer."""
     rows = []
     gold = {int(key): names for key, names in comparison.test_labels.items()}
+    truth = _test_split_truth(comparison)
     for pipeline in comparison.pipelines.filter(test_detection_run__isnull=False).select_related("detector"):
         predicted = {
             asset_id: (names if ok else [])
@@ -67,8 +69,21 @@ def _table1(comparison: Comparison, roster: dict[str, list[str]]) -> list[dict]:
         }
         report = detection_scores(predicted, gold, roster).to_dict()
         unparseable = Detection.objects.filter(run=pipeline.test_detection_run, ok=False).count()
-        rows.append({"detector": pipeline.detector.name, "unparseable": unparseable, **report})
+        rows.append(
+            {
+                "detector": pipeline.detector.name,
+                "unparseable": unparseable,
+                **report,
+                "truth_summary": detection_scores(predicted, truth, roster).summary() if truth else None,
+            }
+        )
     return rows
+
+
+def _test_split_truth(comparison: Comparison) -> dict[int, list[str]]:
+    """Who the demo world put in each test-split frame: the same answers are also scored against
+    it, since the annotators' gold labels hold their mistakes. Empty for a real project."""
+    return ground_truth_names(project=comparison.project, asset_ids=[int(key) for key in comparison.test_labels])
 
 
 def _captions_on_test_split(
@@ -78,6 +93,7 @@ def _captions_on_test_split(
     labels exactly as Table 1 scores the detectors, so the two sit side by side: does a detector's
     gain reach the captions? Plus the paired tests between pipelines on those frames."""
     gold = {int(key): names for key, names in comparison.test_labels.items()}
+    truth = _test_split_truth(comparison)
     rows, scores = [], {}
     pipelines = comparison.pipelines.filter(test_caption_run__isnull=False).select_related("detector")
     for pipeline in pipelines.order_by("position"):
@@ -89,6 +105,7 @@ def _captions_on_test_split(
                 "detector": pipeline.detector.name if pipeline.detector_id else None,
                 "unparseable": sum(fields is None for fields in captions.values()),
                 **report.to_dict(),
+                "truth_summary": caption_character_scores(captions, truth, roster).summary() if truth else None,
             }
         )
         scores[pipeline.label] = per_frame_scores(report)
@@ -110,6 +127,20 @@ def _captions_against_truth(
         "table2": summary_table(scores, CHARACTER_KEYS),
         "table3": comparison_table(scores, pairs, CAPTION_CHARACTER_TESTED, config),
     }
+
+
+def _judge_against_truth(scores: dict[str, dict[str, dict[int, float]]]) -> list[dict]:
+    """How far the judge's scores follow the captions' characters F1 against the demo world's
+    truth: its `characters` score (the field that truth grades) and its overall score. Empty
+    without a truth or a judge."""
+    reference = {label: pipeline["characters_f1"] for label, pipeline in scores.items()}
+    rows = []
+    for key in ("judge_characters", "judge_overall"):
+        judged = {label: pipeline[key] for label, pipeline in scores.items()}
+        agreement = judge_agreement(judged, reference)
+        if agreement.n:
+            rows.append({"score": key, "label": dict((k, label) for k, label, _ in SCORES)[key], **agreement.to_dict()})
+    return rows
 
 
 def _health(comparison: Comparison) -> dict[str, dict]:
@@ -205,7 +236,7 @@ def build(comparison: Comparison, scoring: dict) -> dict:
         "table2": summary_table(scores, names),
         "table3": comparison_table(scores, pairs, [n for n in names if n != "tokens"], config) if pairs else [],
         "captions_test_split": _captions_on_test_split(comparison, roster, pairs, config),
-        "captions_vs_truth": _captions_against_truth(scores, pairs, config),
+        "captions_vs_truth": {**_captions_against_truth(scores, pairs, config), "judge": _judge_against_truth(scores)},
         "health": _health(comparison),
         "examples": examples,
         "examples_compared": examples_compared,

@@ -87,6 +87,7 @@ def _test_split_columns(table1: list[dict], captions: list[dict]) -> list[dict]:
             "title": row["detector"] if kind == "detector" else row["pipeline"],
             "kind": kind,
             "summary": row["summary"],
+            "truth": row.get("truth_summary"),  # the demo world's truth, where the project has one
             "unparseable": row["unparseable"],
             "characters": row["characters"],
             "query": urlencode(query),
@@ -112,6 +113,15 @@ def report_context(comparison: Comparison) -> dict:
     test_split_rows = [
         {"label": label, "values": [column["summary"][key] for column in columns]} for key, label in TABLE1_METRICS
     ]
+    if any(column["truth"] for column in columns):  # the demo world: the same answers against its truth
+        test_split_rows += [
+            {
+                "label": f"{label} against the demo world's truth",
+                "values": [column["truth"][key] if column["truth"] else None for column in columns],
+            }
+            for key, label in TABLE1_METRICS
+            if key in ("f1", "mistakes")
+        ]
     scores = meta["scores"]
     character_scores = meta.get("character_scores", [])
     table2_rows = [

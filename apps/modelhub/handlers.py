@@ -1,7 +1,10 @@
-"""The `demo_models` job: train the demo world's models (workers/demo/training.py) and give them
-to the demo project as its default model versions. Trained once per world seed and training-code
-version, under MODELS_DIR/demo/; a second run finds them and only registers."""
+"""The `demo_models` job: train the demo world's models (workers/demo/training.py, clip.py) and give
+them to the demo project: the captioner and detector base as its default model versions, the CLIP as
+its embedding model. Trained once per world seed and training-code version, under MODELS_DIR/demo/;
+a second run finds them and only registers."""
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ from apps.jobs.models import Job
 from apps.jobs.runner import JobContext
 from apps.modelhub import services
 from apps.modelhub.models import ModelRole
+from apps.projects.services import project_update
 
 
 def _seed_param(params: dict[str, Any]) -> dict[str, Any]:
@@ -27,26 +31,51 @@ def demo_models_folder(seed: int) -> Path:
     return Path(settings.MODELS_DIR) / "demo" / f"world-{seed}-v{TRAINING_CODE_VERSION}"
 
 
+def _settings_tag(settings_: dict) -> str:
+    """A folder name part that changes with the settings: the embedding jobs key their vectors by
+    the CLIP's folder, so a CLIP trained another way must not land in the same one."""
+    return hashlib.sha1(json.dumps(settings_, sort_keys=True).encode()).hexdigest()[:8]
+
+
 def _gpu_or_cpu() -> str:
     return settings.VLM_QUEUE
 
 
 @job_kind(name="demo_models", label="Train the demo world's models", queue=_gpu_or_cpu, clean_params=_seed_param)
 def demo_models(job: Job, ctx: JobContext) -> dict[str, Any]:
-    from workers.demo.training import CaptionerTraining, build_demo_detector_base, is_trained, train_demo_captioner
+    from dataclasses import asdict
+
+    from workers.demo.clip import ClipTraining, train_demo_clip
+    from workers.demo.training import (
+        CaptionerTraining,
+        DetectorTraining,
+        is_trained,
+        train_demo_captioner,
+        train_demo_detector_base,
+    )
 
     seed = job.params["seed"]
     folder = demo_models_folder(seed)
+    clip = ClipTraining(world_seed=seed, **settings.DEMO_CLIP_TRAINING)
+    clip_folder = folder / f"clip-{_settings_tag(asdict(clip))}"
     captioner = CaptionerTraining(world_seed=seed, **settings.DEMO_CAPTIONER_TRAINING)
-    reused = is_trained(folder / "captioner", captioner.__dict__)
-    ctx.progress(0.0, "Found the trained captioner" if reused else "Drawing the captioner's training world")
+    detector = DetectorTraining(world_seed=seed, **settings.DEMO_DETECTOR_TRAINING)
+    reused = all(
+        is_trained(where, asdict(how))
+        for where, how in ((clip_folder, clip), (folder / "captioner", captioner), (folder / "detector", detector))
+    )
 
-    def on_step(done: int, total: int, what: str) -> None:
-        ctx.progress(0.95 * done / total, f"Captioner: step {done} of {total}, {what}")
+    # Shares of the job's progress bar, roughly each model's share of the training time.
+    def stage(low: float, high: float, model: str):
+        def on_step(done: int, total: int, what: str) -> None:
+            ctx.progress(low + (high - low) * done / total, f"{model}: step {done} of {total}, {what}")
 
-    train_demo_captioner(folder / "captioner", captioner, on_step)
-    ctx.progress(0.95, "Building the detector base")
-    build_demo_detector_base(folder / "detector")
+        return on_step
+
+    ctx.progress(0.0, "Found the trained models" if reused else "Training the CLIP on the demo world")
+    clip_spec = train_demo_clip(clip_folder, clip, stage(0.0, 0.05, "CLIP"))
+    train_demo_captioner(folder / "captioner", captioner, stage(0.05, 0.7, "Captioner"))
+    train_demo_detector_base(folder / "detector", detector, stage(0.7, 0.97, "Detector base"))
     ctx.progress(0.97, "Registering the demo models")
     versions = [
         services.demo_model_register(project=job.project, role=role, name=name, folder=folder / subfolder)
@@ -55,7 +84,14 @@ def demo_models(job: Job, ctx: JobContext) -> dict[str, Any]:
             (ModelRole.DETECTOR, DEMO_DETECTOR, "detector"),
         )
     ]
-    return {"folder": str(folder), "reused": reused, "models": [version.name for version in versions]}
+    # Embedding runs and CLIPScore use the project's CLIP from here on; earlier vectors keep theirs.
+    project_update(project=job.project, clip_model_name=clip_spec.model_name, clip_pretrained="")
+    return {
+        "folder": str(folder),
+        "reused": reused,
+        "models": [version.name for version in versions],
+        "clip": clip_spec.model_name,
+    }
 
 
 DEMO_CAPTIONER = "demo-internvl"

@@ -91,11 +91,14 @@ DEMO_MODEL_SETTINGS = {
     ModelRole.CAPTIONER: {
         "constrained": True,
         "max_new_tokens": 160,
-        "reference_max_pixels": 96 * 96,
+        # As it was trained (workers/demo/training.py): 64 px references, one tile each; a larger
+        # reference would be cut into tiles it never saw.
+        "reference_max_pixels": 64 * 64,
         "target_max_pixels": 192 * 108,
     },
-    # The detector base is a learnable toy (workers/train/tiny.py): fine-tuning it needs the toy's
-    # push (a higher rate, more epochs; TINY_MODELS.md), which the SFT form offers as its defaults.
+    # The detector base is a toy taught to see, never told a name (workers/demo/training.py):
+    # fine-tuning it needs a toy's push (a higher rate, more epochs; TINY_MODELS.md), which the SFT
+    # form offers as its defaults.
     ModelRole.DETECTOR: {
         "constrained": True,
         "max_new_tokens": 32,

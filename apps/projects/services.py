@@ -40,6 +40,9 @@ def project_update(
     if clip_pretrained and not clip_model_name and not project.clip_model_name:
         raise ApplicationError("Give the CLIP model's name along with its weights.", field="clip_model_name")
     if clip_model_name is not None:
+        limit = Project._meta.get_field("clip_model_name").max_length
+        if len(clip_model_name.strip()) > limit:
+            raise ApplicationError(f"The CLIP model's name is longer than {limit} characters.", field="clip_model_name")
         project.clip_model_name = clip_model_name.strip()
     if clip_pretrained is not None:
         project.clip_pretrained = clip_pretrained.strip()

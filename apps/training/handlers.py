@@ -109,6 +109,7 @@ def train_detector(job: Job, ctx: JobContext) -> dict[str, Any]:
         reference_max_pixels=spec.reference_max_pixels,
         target_max_pixels=spec.target_max_pixels,
         max_new_tokens=spec.max_new_tokens,
+        constrained=spec.constrained,  # validation answers decoded as the detection runs decode them
         **run.params,
     )
     # A retried job (its worker was killed) continues from the newest complete checkpoint.

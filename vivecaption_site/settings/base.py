@@ -250,6 +250,8 @@ MODELS_DIR = Path(env.str("MODELS_DIR", default=str(VAR_DIR / "models")))
 # How the demo's captioner is trained (`manage.py demo_models`): CaptionerTraining fields to
 # change, e.g. fewer shots for a quicker, weaker model; empty: workers/demo/training.py's defaults.
 DEMO_CAPTIONER_TRAINING: dict = {}
+DEMO_CLIP_TRAINING: dict = {}  # ClipTraining fields (workers/demo/clip.py), the same way
+DEMO_DETECTOR_TRAINING: dict = {}  # DetectorTraining fields (workers/demo/training.py), the same way
 # Embedding runs on the gpu queue only where a GPU worker serves it (set in docker-compose).
 EMBED_QUEUE = env.str("EMBED_QUEUE", default="cpu")
 EMBED_BATCH_SIZE = env.int("EMBED_BATCH_SIZE", default=64)

@@ -33,3 +33,5 @@ VLM_ALLOWED_BASE_URLS = ["http://127.0.0.1:*", "http://vllm:8000/"]
 
 # A demo captioner trained in seconds: the tests check the job and the caching, not the quality.
 DEMO_CAPTIONER_TRAINING = {"seconds": 12, "epochs": 1, "hidden_size": 32, "vocab_size": 700, "batch_size": 8}
+DEMO_CLIP_TRAINING = {"seconds": 16, "frames_per_shot": 1, "epochs": 1, "batch_size": 8}
+DEMO_DETECTOR_TRAINING = {"seconds": 12, "epochs": 1, "batch_size": 8}

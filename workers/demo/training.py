@@ -10,14 +10,19 @@ the demo evaluates or the gold set's labels, and the demo's numbers are not leak
   it trusts what the detector says: a better detector gives better captions, and the
   no-detection prompt (the whole roster) makes it name characters who are not there, as in the
   paper.
+- the detector base (Qwen2.5-VL) learns to *see* the figures — each frame answered with their
+  looks, never their names — as a pretrained VLM has learned to see before anyone fine-tunes it.
+  The names it learns only from the gold labels, in the product's SFT job.
 
 Each model is written with `save_pretrained` beside a marker holding the world seed and
 `TRAINING_CODE_VERSION`; a folder with another marker is trained again. Loading goes through the
 ordinary `from_pretrained` path, like a downloaded checkpoint.
 """
 
+import io
 import json
 import random
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -25,12 +30,18 @@ from pathlib import Path
 
 from PIL import Image
 
-from workers.demo.script import script_texts, shot_caption
+from workers.demo.script import LOOKS, script_texts, shot_caption
 from workers.demo.sprites import CHARACTER_NAMES, character_spec
-from workers.demo.world import DemoWorldConfig, plan_demo_world, reference_images, render_shot_frame
+from workers.demo.world import (
+    DemoWorldConfig,
+    plan_demo_world,
+    plan_shuffled_shots,
+    reference_images,
+    render_shot_frame,
+)
 from workers.vlm.prompts import CAPTION_INSTRUCTIONS, CharacterCard, Prompt, caption_prompt
 
-TRAINING_CODE_VERSION = "1"  # bump when what a demo model learns, or how, changes: cached models retrain
+TRAINING_CODE_VERSION = "2"  # bump when what a demo model learns, or how, changes: cached models retrain
 MARKER = "VIVE_DEMO_MODEL.json"
 TRAINING_SEED_OFFSET = 1000  # the stretch of the world the models learn from: never the demo's own seed
 
@@ -159,6 +170,7 @@ def build_untrained_captioner(folder: Path, config: CaptionerTraining):
 
 END_OF_TURN = "<|im_end|>"
 IGNORE_INDEX = -100
+IMAGE_INPUTS = ("pixel_values", "image_grid_thw")  # InternVL's tiles; Qwen2.5-VL's patches and their grids
 
 
 def _encoded(processor, example: AnswerExample) -> dict:
@@ -168,7 +180,16 @@ def _encoded(processor, example: AnswerExample) -> dict:
     full = processor(text=[prompt + example.answer + END_OF_TURN], images=images, return_tensors="pt")
     labels = full["input_ids"].clone()
     labels[:, : prompt_ids["input_ids"].shape[1]] = IGNORE_INDEX
-    return {"input_ids": full["input_ids"][0], "labels": labels[0], "pixel_values": full.get("pixel_values")}
+    images_in = {key: full[key] for key in IMAGE_INPUTS if full.get(key) is not None}
+    # Which tokens are image tokens: Qwen2.5-VL builds its 3-D (time, height, width) positions from
+    # it; without it the model falls back to 1-D positions, unlike at inference.
+    token_types = full.get("mm_token_type_ids")
+    return {
+        "input_ids": full["input_ids"][0],
+        "labels": labels[0],
+        "token_types": token_types[0] if token_types is not None else None,
+        "images": images_in,
+    }
 
 
 def _collate(rows: Sequence[dict], pad_id: int) -> dict:
@@ -178,16 +199,20 @@ def _collate(rows: Sequence[dict], pad_id: int) -> dict:
     input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
     labels = torch.full((len(rows), length), IGNORE_INDEX, dtype=torch.long)
     attention = torch.zeros((len(rows), length), dtype=torch.long)
+    token_types = torch.zeros((len(rows), length), dtype=torch.long)  # padding and answers: text
     for index, row in enumerate(rows):
         size = len(row["input_ids"])
         input_ids[index, :size], labels[index, :size], attention[index, :size] = row["input_ids"], row["labels"], 1
-    pixels = [row["pixel_values"] for row in rows if row["pixel_values"] is not None]
-    return {
-        "input_ids": input_ids,
-        "labels": labels,
-        "attention_mask": attention,
-        "pixel_values": torch.cat(pixels) if pixels else None,
-    }
+        if row["token_types"] is not None:
+            token_types[index, :size] = row["token_types"]
+    batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
+    if any(row["token_types"] is not None for row in rows):
+        batch["mm_token_type_ids"] = token_types
+    for key in IMAGE_INPUTS:  # every row's images, in order: the model pairs them with its image tokens
+        parts = [row["images"][key] for row in rows if key in row["images"]]
+        if parts:
+            batch[key] = torch.cat(parts)
+    return batch
 
 
 def fit_answers(
@@ -224,7 +249,7 @@ def fit_answers(
         epoch_loss = 0.0
         for members in batches:
             batch = _collate([encoded[i] for i in members], pad_id)
-            loss = model(**{key: value for key, value in batch.items() if value is not None}).loss
+            loss = model(**batch).loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -267,11 +292,109 @@ def train_demo_captioner(folder: Path, config: CaptionerTraining, on_progress: P
     return folder
 
 
-def build_demo_detector_base(folder: Path, characters: int = len(CHARACTER_NAMES)) -> Path:
-    """The detector to fine-tune from: the learnable toy Qwen2.5-VL (workers/train/tiny.py), its
-    tokenizer knowing the roster's names and descriptions. Untrained: its in-context answers mean
-    nothing yet, which the fine-tuning's before/after table shows."""
+# --- the detector base ----------------------------------------------------------------------------------------------
+
+LOOKS_INSTRUCTION = "List what each figure in the frame looks like."
+
+
+@dataclass(frozen=True)
+class DetectorTraining:
+    """How the detector base learns to see before the product fine-tunes it: frames of another
+    stretch of the world, each answered with the *looks* of the figures in it (e.g. "a brown bear
+    with an orange scarf"), never their names. It learns to tell the figures apart; who is called
+    what it learns only from the gold labels, in the product's own SFT job."""
+
+    world_seed: int  # learns from world_seed + TRAINING_SEED_OFFSET, shots shuffled (plan_shuffled_shots)
+    seconds: int = 1200
+    characters: int = 6
+    frame_width: int = 640  # the demo film's size, resized to the detector's own pixel budget as its frames are
+    frame_height: int = 360
+    jpeg_quality: int = 90  # the film's frames reach the detector as JPEGs (colour at half resolution)
+    target_max_pixels: int = 224 * 128  # the demo detector's (apps/modelhub/services.py)
+    epochs: int = 16
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    seed: int = 0
+
+    @property
+    def training_seed(self) -> int:
+        return self.world_seed + TRAINING_SEED_OFFSET
+
+
+def looks_answer(names: Sequence[str]) -> str:
+    """The figures' looks in the order the detector lists names (alphabetical): what the base learns
+    to say is what a name will later stand for."""
+    return json.dumps([LOOKS[name] for name in sorted(names, key=str.casefold)])
+
+
+def detector_examples(config: DetectorTraining) -> list[AnswerExample]:
+    """Shots with a random place and cast each: in the film a scene's place gives its cast away,
+    and a model that learned that would not have learned to look at the figures."""
+    world = DemoWorldConfig(
+        seconds=config.seconds,
+        width=config.frame_width,
+        height=config.frame_height,
+        characters=config.characters,
+        seed=config.training_seed,
+        fps=4,
+    )
+    rng = random.Random(config.seed)
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": LOOKS_INSTRUCTION}]}]
+    prompt = Prompt("demo-looks", messages, [Path("frame")], 0)
+    return [
+        AnswerExample(
+            prompt,
+            (_as_stored(render_shot_frame(plan, world, step=rng.randrange(world.fps)), config),),
+            looks_answer(plan.shot.characters),
+        )
+        for plan in plan_shuffled_shots(world)
+    ]
+
+
+def _as_stored(frame: Image.Image, config: DetectorTraining) -> Image.Image:
+    """The frame as the product stores a video frame: a JPEG (4:2:0, so small figures' colours
+    bleed a little). A base that learned on clean drawings would meet blurrier ones in the demo."""
+    buffer = io.BytesIO()
+    frame.save(buffer, format="JPEG", quality=config.jpeg_quality)
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
+
+
+def train_demo_detector_base(folder: Path, config: DetectorTraining, on_progress: Progress | None = None) -> Path:
+    """The detector to fine-tune from, in `folder`: the learnable toy Qwen2.5-VL (workers/train/tiny.py),
+    its tokenizer knowing the roster's names and descriptions, taught to see (DetectorTraining).
+    Its in-context answers name characters no better than chance: it has never been told a name."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
     from workers.train.tiny import build_learnable_tiny_qwen2_5_vl
 
-    texts = [*CHARACTER_NAMES[:characters], *(card.description for card in _roster_cards(characters))]
-    return build_learnable_tiny_qwen2_5_vl(Path(folder), texts=texts)
+    folder = Path(folder)
+    settings = asdict(config)
+    if is_trained(folder, settings):
+        return folder
+    started = time.perf_counter()
+    names = CHARACTER_NAMES[: config.characters]
+    texts = [*names, *(card.description for card in _roster_cards(config.characters)), *script_texts()]
+    untrained = build_learnable_tiny_qwen2_5_vl(
+        folder / "untrained", texts=[*texts, LOOKS_INSTRUCTION], max_pixels=config.target_max_pixels
+    )
+    model = AutoModelForImageTextToText.from_pretrained(untrained)
+    processor = AutoProcessor.from_pretrained(untrained)
+    examples = detector_examples(config)
+    losses = fit_answers(
+        model, processor, examples, config.epochs, config.batch_size, config.learning_rate, config.seed, on_progress
+    )
+    (folder / MARKER).unlink(missing_ok=True)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    shutil.rmtree(untrained)
+    marker = {
+        "kind": "detector base",
+        "code_version": TRAINING_CODE_VERSION,
+        "settings": settings,
+        "trained_on": f"demo world seed {config.training_seed} ({len(examples)} shuffled shots), looks not names",
+        "epoch_losses": losses,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    (folder / MARKER).write_text(json.dumps(marker, indent=2))
+    return folder

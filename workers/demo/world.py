@@ -187,6 +187,21 @@ def plan_demo_world(config: DemoWorldConfig) -> tuple[ShotPlan, ...]:
     return tuple(plans)
 
 
+def plan_shuffled_shots(config: DemoWorldConfig) -> tuple[ShotPlan, ...]:
+    """Shots drawn as the film draws them, but each its own scene: a random place, variant and cast
+    (nobody to three). In the film a scene's place and props give away its cast, so a model that
+    learns from it can name the cast without looking at anyone; here only the characters do."""
+    rng = random.Random(f"shuffled:{config.seed}")
+    roster = CHARACTER_NAMES[: config.characters]
+    aspect = config.width / config.height
+    plans = []
+    for second in range(config.seconds):
+        size = rng.choices((0, 1, 2, 3), weights=(1, 4, 4, 2))[0]
+        scene = _Scene(rng.choice(BACKGROUND_NAMES), rng.randrange(2**31), tuple(rng.sample(roster, k=size)), 1)
+        plans.append(_compose_shot(rng, second, scene, list(scene.cast), aspect, _scene_props(config.seed, scene)))
+    return tuple(plans)
+
+
 def _scene_props(seed: int, scene: _Scene) -> tuple[PropPlacement, ...]:
     """A scene's props, from their own random stream keyed by the scene's variant: a returning scene
     brings the same props back, and the cast and placements of every shot are those the world had

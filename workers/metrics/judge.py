@@ -203,3 +203,59 @@ def _judge_row(key: Hashable, raw: str, generation_error: str, seconds: float) -
         return JudgeRow(key, "unparsable", None, None, raw, parsed.flags, parsed.error, seconds)
     overall = sum(parsed.scores.values()) / len(JUDGE_FIELDS)
     return JudgeRow(key, "ok", parsed.scores, overall, raw, parsed.flags, "", seconds)
+
+
+# --- how far the judge agrees with a reference -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JudgeAgreement:
+    """The judge's scores of one field against a reference score of the same captions (e.g. the
+    characters' F1 against the demo world's truth): does the judge follow caption quality?"""
+
+    n: int  # captions with both a valid judgement and a reference score
+    spearman: float | None  # rank correlation; None when either side is constant (no ranking to agree on)
+    spearman_p: float | None
+    pairs: int  # same frame, two pipelines, the reference prefers one of them
+    pairs_agree: int  # … and the judge prefers the same one
+    pairs_tied: int  # … and the judge scores them the same
+
+    @property
+    def pairwise_agreement(self) -> float | None:
+        return self.pairs_agree / self.pairs if self.pairs else None
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "pairwise_agreement": self.pairwise_agreement}
+
+
+def judge_agreement(
+    judge: Mapping[str, Mapping[Hashable, float]], reference: Mapping[str, Mapping[Hashable, float]]
+) -> JudgeAgreement:
+    """`judge` and `reference`: pipeline → frame → score. Spearman over every caption scored by
+    both; pairwise: for each frame and pair of pipelines the reference tells apart, whether the
+    judge's score moves the same way (the judge's view of "which caption is better")."""
+    from scipy.stats import spearmanr
+
+    both = [
+        (judge[pipeline][frame], reference[pipeline][frame])
+        for pipeline in judge.keys() & reference.keys()
+        for frame in judge[pipeline].keys() & reference[pipeline].keys()
+    ]
+    rho = p = None
+    if len(both) > 2 and len({j for j, _ in both}) > 1 and len({r for _, r in both}) > 1:
+        result = spearmanr([j for j, _ in both], [r for _, r in both])
+        rho, p = float(result.statistic), float(result.pvalue)
+    pipelines = sorted(judge.keys() & reference.keys())
+    pairs = agree = tied = 0
+    for i, first in enumerate(pipelines):
+        for second in pipelines[i + 1 :]:
+            frames = judge[first].keys() & judge[second].keys() & reference[first].keys() & reference[second].keys()
+            for frame in frames:
+                truth = reference[second][frame] - reference[first][frame]
+                if truth == 0:
+                    continue
+                said = judge[second][frame] - judge[first][frame]
+                pairs += 1
+                agree += said * truth > 0
+                tied += said == 0
+    return JudgeAgreement(len(both), rho, p, pairs, agree, tied)

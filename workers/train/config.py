@@ -68,6 +68,7 @@ class SFTConfig:
     # validation: greedy generation parsed like real detections, every epoch
     max_new_tokens: int = 64
     eval_batch_size: int = 8
+    constrained: bool = False  # decode as the detector's model version does (ModelSpec.constrained)
     eval_before_training: bool = True  # an "epoch 0" row: the untrained model's scores
     # speed and memory
     precision: str = "auto"  # auto: bf16 on a GPU that has it, fp32 on CPU

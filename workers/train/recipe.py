@@ -364,6 +364,7 @@ class DetectorSFTRecipe:
             batch_size=self.config.eval_batch_size,
             reference_max_pixels=self.config.reference_max_pixels,
             target_max_pixels=self.config.target_max_pixels,
+            constrained=self.config.constrained,
         )
         backend = TransformersBackend.from_loaded(spec, self.model, self.processor)
         prompts = [detection_prompt(self.roster, frame, self.config.max_references) for frame in frames]

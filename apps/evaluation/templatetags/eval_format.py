@@ -16,3 +16,11 @@ def pvalue(value):
     if value is None:
         return "—"
     return f"{value:.2e}" if value < 1e-3 else f"{value:.3f}"
+
+
+@register.filter
+def percent(value):
+    """A share as a whole percentage, or "—" when there is none."""
+    if value is None:
+        return "—"
+    return f"{100 * float(value):.0f} %"

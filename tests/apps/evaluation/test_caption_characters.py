@@ -187,7 +187,9 @@ def test_caption_characters_on_the_test_split_score_as_sklearn_beside_the_detect
     frames = _page(comparison, "frames/", captions="no detection", character="Victor", kind="fn")
     assert "captions of no detection: Victor, 1 false negatives" in frames and frames.count('class="pick"') == 1
     # A real project: no truth on the eval set, and the report says why.
-    assert report["captions_vs_truth"] == {"reference": None, "frames": 0, "table2": [], "table3": []}
+    assert report["captions_vs_truth"] == {"reference": None, "frames": 0, "table2": [], "table3": [], "judge": []}
+    assert all(row["truth_summary"] is None for row in report["table1"] + report["captions_test_split"]["pipelines"])
+    assert "against the demo world's truth</td>" not in unescape(page)
     assert "On a real project this section stays empty" in page
 
 
@@ -228,9 +230,26 @@ def test_against_the_demo_worlds_truth_paired_tests_tell_right_captions_from_wro
     first = CaptionScore.objects.get(pipeline=no_detection, asset_id=eval_ids[0])  # truth []: a stranger
     assert (first.characters_f1, first.characters_mistakes, first.characters_precision) == (0.0, 1, 0.0)
 
+    # A judge that scores the right captions' characters high and the wrong ones low, and, on one
+    # frame the truth tells apart, scores both the same.
+    for score in CaptionScore.objects.filter(pipeline__comparison=comparison):
+        said = 9 if score.characters_f1 == 1.0 else 3
+        if score.asset_id == eval_ids[1]:
+            said = 5
+        fields = {"salient_objects": 7, "characters": said, "background": 7, "scene": 7}
+        score.judge_status, score.judge_scores, score.judge_overall = "ok", fields, sum(fields.values()) / 4
+        score.save()
     report = report_builder.build(comparison, SCORING)
     comparison_report_save(comparison=comparison, report=report)
     vs_truth = report["captions_vs_truth"]
+    judge = {row["score"]: row for row in vs_truth["judge"]}
+    assert set(judge) == {"judge_characters", "judge_overall"} and judge["judge_characters"]["n"] == 36
+    assert judge["judge_characters"]["spearman"] > 0.8 and judge["judge_characters"]["spearman_p"] < 0.01
+    # Frames where the truth prefers one caption: 12 tuned-vs-no-detection + 12 tuned-vs-base
+    # (less those whose wrong caption scored F1 = 1, none here), the judge ties on frame 1's two.
+    characters = judge["judge_characters"]
+    assert characters["pairs"] > 0 and characters["pairs_agree"] + characters["pairs_tied"] == characters["pairs"]
+    assert characters["pairs_tied"] == 2
     assert vs_truth["frames"] == 12 and vs_truth["reference"] == "the demo world's truth"
     means = {row["pipeline"]: row["characters_f1_mean"] for row in vs_truth["table2"]}
     assert means[with_tuned.label] == 1.0 and means["no detection"] < 0.7
@@ -253,6 +272,7 @@ def test_against_the_demo_worlds_truth_paired_tests_tell_right_captions_from_wro
     assert "12 of the 12 eval frames have a truth" in section and "(lower is better)" in section
     assert section.count("no difference: both pipelines scored every one of these frames the same") == 2
     assert f"{pairs[('no detection', with_tuned.label)]['characters_f1_p_t_test']:.2e}" in section
+    assert "Does the judge follow the truth?" in section and f"{characters['spearman']:.2f}" in section
     lead = UserFactory(role="lead")
     project.memberships.create(user=lead)
     client = Client()
@@ -276,7 +296,10 @@ def test_the_whole_evaluation_scores_its_captions_characters_on_both_references(
     project, _, detector, gold = labelled_project(frames=4)
     eval_ids = _extra_frames(project, 2)
     truth = {eval_ids[0]: [], eval_ids[1]: ["Ellie"]}
-    _demo_world_truth(project, truth)
+    # The gold frames' truth: the gold labels, but for one frame the annotators got wrong.
+    wrong_frame = next(iter(gold))
+    gold_truth = {**gold, wrong_frame: ["Ellie", "Sprite", "Victor"]}
+    _demo_world_truth(project, {**truth, **gold_truth})
     eval_set = eval_set_create(project=project, size=2, seed=0, created_by=None)
     captioner = ModelVersion.objects.get(project=project, role="captioner", is_default=True)
     comparison = comparison_start(
@@ -303,4 +326,15 @@ def test_the_whole_evaluation_scores_its_captions_characters_on_both_references(
             assert score.characters_f1 == pytest.approx(f1(said, folded(truth[score.asset_id])))
     assert report["captions_vs_truth"]["frames"] == 2
     assert [row["summary"]["n"] for row in report["captions_test_split"]["pipelines"]] == [len(gold)] * 2
+    # The test split's answers are also scored against the truth, beside the gold labels.
+    for row in report["table1"]:
+        detector = next(p for p in comparison.pipelines.all() if p.detector and p.detector.name == row["detector"])
+        rows = Detection.objects.filter(run=detector.test_detection_run).values_list("asset_id", "names", "ok")
+        said = {asset_id: names if ok else [] for asset_id, names, ok in rows}  # unparseable: nobody
+        expected = [f1(set(said[a]), set(gold_truth[a])) for a in gold]
+        assert row["truth_summary"]["n"] == len(gold)
+        assert row["truth_summary"]["f1"] == pytest.approx(sum(expected) / len(expected))
+    for row in report["captions_test_split"]["pipelines"]:
+        assert row["truth_summary"]["n"] == len(gold)
+    assert "sample-F1 (paper: macro F1) against the demo world's truth" in unescape(_page(comparison))
     assert len(report["captions_test_split"]["table3"]) == 1

@@ -2,6 +2,7 @@
 code, registered as the demo project's defaults, and a second run reuses them (no duplicates)."""
 
 import json
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -34,6 +35,11 @@ def test_demo_models_train_once_and_become_the_demo_defaults(role_groups, settin
     assert sft_defaults(defaults["detector"])["epochs"] == 30
     job = Job.objects.get(kind="demo_models")
     assert job.status == "succeeded" and job.result["reused"] is False
+    # The demo CLIP becomes the project's embedding model, loaded from its own folder.
+    project.refresh_from_db()
+    clip_folder = Path(project.clip_model_name.removeprefix("local-dir:"))
+    assert project.clip_model_name.startswith("local-dir:") and clip_folder.parent == folder.resolve()
+    assert json.loads((clip_folder / "VIVE_DEMO_MODEL.json").read_text())["kind"] == "clip"
 
     stamp = (folder / "captioner" / "VIVE_DEMO_MODEL.json").stat().st_mtime_ns
     call_command("demo_models", "Demo world")

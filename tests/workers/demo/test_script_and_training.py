@@ -13,10 +13,14 @@ from workers.demo.training import (
     MARKER,
     TRAINING_SEED_OFFSET,
     CaptionerTraining,
+    DetectorTraining,
     caption_examples,
+    detector_examples,
     is_trained,
     train_demo_captioner,
+    train_demo_detector_base,
 )
+from workers.demo.world import plan_shuffled_shots
 from workers.vlm.prompts import CAPTION_JSON_SCHEMA
 
 
@@ -103,3 +107,75 @@ def test_the_trained_captioner_loads_and_answers_through_the_backend_held_to_the
     # the schema, every answer still starts as a caption object does.
     assert len(outputs) == len(prompts) and all(o.text.startswith('{"scene": "') for o in outputs)
     assert len({o.text for o in outputs}) > 1
+
+
+# --- the detector base -------------------------------------------------------------------------------------------
+
+
+def test_shuffled_shots_keep_the_place_from_giving_the_cast_away():
+    from workers.demo.sprites import CHARACTER_NAMES
+
+    config = DemoWorldConfig(seconds=300, seed=11)
+    film, shuffled = plan_demo_world(config), plan_shuffled_shots(config)
+    assert len(shuffled) == 300 and shuffled != film
+    assert all(set(p.shot.characters) <= set(CHARACTER_NAMES[:6]) and len(p.shot.characters) <= 3 for p in shuffled)
+    assert {len(p.shot.characters) for p in shuffled} == {0, 1, 2, 3} and all(p.shot.props for p in shuffled)
+
+    def casts_per_place(plans) -> float:  # how many different casts one place shows, on average
+        by_place: dict[tuple, set] = {}
+        for plan in plans:
+            by_place.setdefault((plan.shot.background, plan.background_variant), set()).add(plan.shot.characters)
+        return sum(len(casts) for casts in by_place.values()) / len(plans)
+
+    # In the film one look of a place (background and its variant) serves a scene of a few shots
+    # and one cast; shuffled, every shot is a place of its own.
+    assert casts_per_place(shuffled) == 1.0 and casts_per_place(film) < 0.5
+
+
+def test_the_detector_base_learns_looks_never_names_from_another_seed():
+    from workers.demo.script import LOOKS
+    from workers.demo.sprites import CHARACTER_NAMES
+
+    config = DetectorTraining(world_seed=7, seconds=40)
+    assert config.training_seed == 7 + TRAINING_SEED_OFFSET
+    examples = detector_examples(config)
+    assert len(examples) == 40 and len({e.answer for e in examples}) > 5
+    for example, plan in zip(examples, plan_shuffled_shots(DemoWorldConfig(seconds=40, seed=1007)), strict=True):
+        assert json.loads(example.answer) == [LOOKS[n] for n in sorted(plan.shot.characters, key=str.casefold)]
+        assert not any(name in example.answer for name in CHARACTER_NAMES) and len(example.images) == 1
+
+
+def test_the_detector_base_trains_once_and_detects_through_the_product_backend(tmp_path):
+    from workers.demo.sprites import CHARACTER_NAMES, character_spec
+    from workers.demo.world import reference_images, render_shot_frame
+    from workers.vlm.backends import ModelSpec, load_backend
+    from workers.vlm.parsing import parse_detection
+    from workers.vlm.prompts import CharacterCard, detection_prompt
+
+    config = DetectorTraining(world_seed=5, seconds=32, epochs=2, batch_size=8)
+    folder = tmp_path / "detector"
+    train_demo_detector_base(folder, config)
+    marker = json.loads((folder / MARKER).read_text())
+    assert marker["kind"] == "detector base" and marker["epoch_losses"][-1] < marker["epoch_losses"][0]
+    assert not (folder / "untrained").exists()
+    stamp = (folder / MARKER).stat().st_mtime_ns
+    train_demo_detector_base(folder, config)  # the same settings: reused
+    assert (folder / MARKER).stat().st_mtime_ns == stamp
+
+    cards = []
+    for name in CHARACTER_NAMES[:6]:
+        reference_images(name, 64)[0].save(tmp_path / f"{name}.png")
+        cards.append(CharacterCard(name, character_spec(name).description, (tmp_path / f"{name}.png",)))
+    world = DemoWorldConfig(seconds=6, width=320, height=180, seed=5)
+    frames = []
+    for plan in plan_demo_world(world):
+        frames.append(tmp_path / f"frame-{plan.shot.second}.png")
+        render_shot_frame(plan, world).save(frames[-1])
+    spec = ModelSpec(
+        name="base", model=str(folder), max_new_tokens=32, constrained=True,
+        reference_max_pixels=56 * 56, target_max_pixels=224 * 128,
+    )  # fmt: skip
+    outputs = load_backend(spec).generate([detection_prompt(cards, frame) for frame in frames])
+    # Held to the roster's grammar, every answer is a list of roster names (it was never told one).
+    roster = {card.name: [] for card in cards}
+    assert len(outputs) == 6 and all(parse_detection(o.text, roster).ok for o in outputs)

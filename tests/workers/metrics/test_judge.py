@@ -10,6 +10,7 @@ from workers.metrics.judge import (
     JUDGE_FIELDS,
     JUDGE_RUBRIC_VERSION,
     JudgeItem,
+    judge_agreement,
     judge_captions,
     judge_prompt,
     parse_judgement,
@@ -148,3 +149,26 @@ def test_a_tiny_local_judge_runs_and_its_gibberish_is_counted_unparsable(tmp_pat
     assert all(row.scores is None and row.overall is None and row.error for row in report.rows)
     summary = report.summary()
     assert summary["ok"] == 0 and summary["unparsable_rate"] == 1.0 and summary["means"]["overall"] is None
+
+
+def test_judge_agreement_with_a_reference_matches_scipy_and_counts_pairs():
+    from scipy.stats import spearmanr
+
+    reference = {"base": {1: 0.0, 2: 1.0, 3: 0.5}, "tuned": {1: 1.0, 2: 1.0, 3: 0.0}}
+    judge = {"base": {1: 2.0, 2: 9.0, 3: 5.0}, "tuned": {1: 8.0, 2: 4.0, 3: 5.0}}
+    agreement = judge_agreement(judge, reference)
+    pairs = [(judge[p][f], reference[p][f]) for p in judge for f in judge[p]]
+    assert agreement.n == 6
+    assert agreement.spearman == pytest.approx(spearmanr(*zip(*pairs, strict=True)).statistic)
+    # Frame 1: the truth prefers tuned and so does the judge; frame 2: a tie in truth, not counted;
+    # frame 3: the truth prefers base, the judge scores both 5.
+    assert (agreement.pairs, agreement.pairs_agree, agreement.pairs_tied) == (2, 1, 1)
+    assert agreement.pairwise_agreement == 0.5
+
+
+def test_a_constant_judge_has_no_rank_correlation():
+    reference = {"base": {1: 0.0, 2: 1.0}, "tuned": {1: 1.0, 2: 1.0}}
+    judge = {"base": {1: 8.0, 2: 8.0}, "tuned": {1: 8.0, 2: 8.0}}
+    agreement = judge_agreement(judge, reference)
+    assert agreement.n == 4 and agreement.spearman is None
+    assert (agreement.pairs, agreement.pairs_agree, agreement.pairs_tied) == (1, 0, 1)

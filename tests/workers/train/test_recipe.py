@@ -213,3 +213,25 @@ def test_out_of_memory_turns_gradient_checkpointing_on_and_retries_the_step(
     assert result.status == COMPLETED and result.steps_done == result.total_steps and len(failures) == 1
     state = torch.load(result.checkpoint_dir / TRAINING_STATE, weights_only=True)
     assert state["gradient_checkpointing"] is True
+
+
+def test_validation_decodes_as_the_constrained_detector_does(tiny_model, small_set, tmp_path, monkeypatch):
+    """A detector version with `constrained` gets validation answers held to the roster's grammar,
+    as its detection runs decode: the fine-tuning table and Table 1 score the same kind of answer.
+    The stock toy's free answers are gibberish, so the setting shows in the parse failures."""
+    roster, train, validation = small_set
+    specs = []
+    loaded = TransformersBackend.from_loaded.__func__
+
+    def spy(cls, spec, *loaded_parts):
+        specs.append(spec)
+        return loaded(cls, spec, *loaded_parts)
+
+    monkeypatch.setattr(TransformersBackend, "from_loaded", classmethod(spy))
+    free = run(tiny_model, tmp_path / "free", small_set, epochs=1)
+    held = run(tiny_model, tmp_path / "held", small_set, epochs=1, constrained=True)
+    assert [spec.constrained for spec in specs] == [False, True]
+    assert free.history[-1].parse_failures == len(validation)
+    assert held.history[-1].parse_failures == 0
+    names = {card.name for card in roster}
+    assert all(set(predicted) <= names for predicted in held.history[-1].predictions.values())
