@@ -28,7 +28,7 @@ from workers.demo.script import shot_caption
 from workers.demo.training import MARKER, TRAINING_CODE_VERSION, TRAINING_SEED_OFFSET, Progress, is_trained
 from workers.demo.world import DemoWorldConfig, ShotPlan, plan_demo_world, render_shot_frame
 from workers.metrics.clipscore import split_into_chunks
-from workers.vision.clip import ClipModelSpec
+from workers.vision.clip import LOCAL_DIR, ClipModelSpec
 
 CONFIG_NAME = "open_clip_config.json"  # the names open_clip's `local-dir:` loader looks for
 WEIGHTS_NAME = "open_clip_model.safetensors"
@@ -234,7 +234,7 @@ def demo_clip_spec(folder: Path) -> ClipModelSpec:
     """The spec that loads the CLIP in `folder`. Its key is the folder's path (`local-dir:` models
     ignore `pretrained`): models in different folders never share a vector space, but a folder
     trained again with other settings keeps its key, so name the folder after what changes the model."""
-    return ClipModelSpec(model_name=f"local-dir:{Path(folder).resolve()}", pretrained=None)
+    return ClipModelSpec(model_name=f"{LOCAL_DIR}{Path(folder).resolve()}", pretrained=None)
 
 
 def train_demo_clip(folder: Path, config: ClipTraining, on_progress: Progress | None = None) -> ClipModelSpec:

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+LOCAL_DIR = "local-dir:"  # open_clip's prefix for a model folder (config + weights), e.g. the demo's CLIP
+
 
 @dataclass(frozen=True)
 class ClipModelSpec:
@@ -31,6 +33,8 @@ class ClipModelSpec:
     @property
     def key(self) -> str:
         """What identifies the vector space: vectors of different keys never mix."""
+        if self.model_name.startswith(LOCAL_DIR) and not self.pretrained:
+            return self.model_name  # an open_clip folder holds its weights: the folder is the model
         return f"{self.model_name}:{Path(self.pretrained).name if self.pretrained else 'random'}"
 
 

@@ -100,7 +100,7 @@ def test_training_job_registers_a_detector_version_usable_for_detection(models_d
     client = Client()
     client.force_login(lead)
     page = client.get(f"/projects/{project.id}/training/{run.id}/").content.decode()
-    assert "Before / after" in page and version.name in page and "Untrained (epoch 0)" in page
+    assert "Before / after" in page and version.name in page and "Before fine-tuning (epoch 0)" in page
     curves = client.get(f"/projects/{project.id}/training/{run.id}/curves/").json()
     assert curves["epochs"] == [0, 1, 2] and len(curves["loss"]) == 4 and curves["finished"]
 

@@ -157,3 +157,11 @@ def test_frames_of_one_place_cluster_together_in_the_trained_clip(models, demo_f
     # A random CLIP already puts frames of one colour scheme a little closer; training spreads the places apart.
     assert within > across + 0.3, (within, across)
     assert within - across > 3 * (untrained_within - untrained_across)
+
+
+def test_a_folder_models_key_is_its_folder_not_random_weights(tmp_path):
+    from workers.demo.clip import demo_clip_spec
+
+    spec = demo_clip_spec(tmp_path / "clip")
+    assert spec.key == f"local-dir:{(tmp_path / 'clip').resolve()}" and "random" not in spec.key
+    assert demo_clip_spec(tmp_path / "other").key != spec.key

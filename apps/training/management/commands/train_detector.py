@@ -49,7 +49,7 @@ class Command(CurationCommand):
         self.stdout.write(self.style.SUCCESS(f"New detector version: {result.get('detector_version')}"))
         table = result.get("before_after")
         if table:
-            self.stdout.write("Validation split       untrained   fine-tuned")
+            self.stdout.write("Validation split            base   fine-tuned")
             for metric, (before, after) in table.items():
                 self.stdout.write(f"  {metric:<20} {_fmt(before):>9}   {_fmt(after):>10}")
 
