@@ -273,6 +273,13 @@ def test_against_the_demo_worlds_truth_paired_tests_tell_right_captions_from_wro
     assert section.count("no difference: both pipelines scored every one of these frames the same") == 2
     assert f"{pairs[('no detection', with_tuned.label)]['characters_f1_p_t_test']:.2e}" in section
     assert "Does the judge follow the truth?" in section and f"{characters['spearman']:.2f}" in section
+    assert "The demo ships no trained judge" not in section  # said only of a judge that scores alike
+    constant = {"salient_objects": 8, "characters": 8, "background": 8, "scene": 8}
+    CaptionScore.objects.filter(pipeline__comparison=comparison).update(judge_scores=constant, judge_overall=8.0)
+    comparison_report_save(comparison=comparison, report=report_builder.build(comparison, SCORING))
+    alike = _page(comparison)
+    alike = alike[alike.index("Does the judge follow the truth?") : alike.index("Health check")]
+    assert "(constant scores: no ranking)" in alike and "The demo ships no trained judge" in alike
     lead = UserFactory(role="lead")
     project.memberships.create(user=lead)
     client = Client()
