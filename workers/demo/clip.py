@@ -25,7 +25,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from workers.demo.script import shot_caption
-from workers.demo.training import MARKER, TRAINING_CODE_VERSION, TRAINING_SEED_OFFSET, Progress, is_trained
+from workers.demo.training import (
+    MARKER,
+    LearnsFromAnotherSeed,
+    Progress,
+    is_trained,
+    training_world,
+    write_marker,
+)
 from workers.demo.world import DemoWorldConfig, ShotPlan, plan_demo_world, render_shot_frame
 from workers.metrics.clipscore import split_into_chunks
 from workers.vision.clip import LOCAL_DIR, ClipModelSpec
@@ -38,7 +45,7 @@ HEAD_WIDTH = 32
 
 
 @dataclass(frozen=True)
-class ClipTraining:
+class ClipTraining(LearnsFromAnotherSeed):
     world_seed: int  # the demo world's seed; the CLIP learns from world_seed + TRAINING_SEED_OFFSET
     seconds: int = 600  # shots of the training world
     characters: int = 6
@@ -54,10 +61,6 @@ class ClipTraining:
     batch_size: int = 64
     learning_rate: float = 2e-3
     seed: int = 0
-
-    @property
-    def training_seed(self) -> int:
-        return self.world_seed + TRAINING_SEED_OFFSET
 
 
 def clip_model_config(config: ClipTraining) -> dict:
@@ -113,14 +116,7 @@ def caption_texts(plan: ShotPlan) -> tuple[str, str]:
 
 
 def _training_world(config: ClipTraining) -> DemoWorldConfig:
-    return DemoWorldConfig(
-        seconds=config.seconds,
-        width=config.frame_width,
-        height=config.frame_height,
-        characters=config.characters,
-        seed=config.training_seed,
-        fps=config.frames_per_shot,
-    )
+    return training_world(config, fps=config.frames_per_shot)  # every animation step of a shot is a view of it
 
 
 def _frame_tensors(config: ClipTraining, plans, preprocess):
@@ -266,13 +262,6 @@ def train_demo_clip(folder: Path, config: ClipTraining, on_progress: Progress | 
     partial = folder / f"{WEIGHTS_NAME}.partial"
     partial.write_bytes(save({name: tensor.contiguous() for name, tensor in model.state_dict().items()}))
     partial.replace(folder / WEIGHTS_NAME)  # a half-written checkpoint is never loaded
-    marker = {
-        "kind": "clip",
-        "code_version": TRAINING_CODE_VERSION,
-        "settings": settings,
-        "trained_on": f"demo world seed {config.training_seed} ({len(plans)} shots), not the demo's seed",
-        "epoch_losses": losses,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    (folder / MARKER).write_text(json.dumps(marker, indent=2))
+    trained_on = f"demo world seed {config.training_seed} ({len(plans)} shots), not the demo's seed"
+    write_marker(folder, "clip", settings, trained_on, losses, started)
     return spec

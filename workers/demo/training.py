@@ -48,8 +48,35 @@ TRAINING_SEED_OFFSET = 1000  # the stretch of the world the models learn from: n
 Progress = Callable[[int, int, str], None]  # (done, total, what)
 
 
+class LearnsFromAnotherSeed:
+    """What every demo model's training settings share: the demo world's seed they must not learn
+    from, and the size and cast of the frames they draw from another stretch of it."""
+
+    world_seed: int
+    seconds: int
+    characters: int
+    frame_width: int
+    frame_height: int
+
+    @property
+    def training_seed(self) -> int:
+        return self.world_seed + TRAINING_SEED_OFFSET
+
+
+def training_world(config: LearnsFromAnotherSeed, fps: int = 4) -> DemoWorldConfig:
+    """The stretch of the world a demo model learns from: the generator run with another seed."""
+    return DemoWorldConfig(
+        seconds=config.seconds,
+        width=config.frame_width,
+        height=config.frame_height,
+        characters=config.characters,
+        seed=config.training_seed,
+        fps=fps,
+    )
+
+
 @dataclass(frozen=True)
-class CaptionerTraining:
+class CaptionerTraining(LearnsFromAnotherSeed):
     world_seed: int  # the demo world's seed; the captioner learns from world_seed + TRAINING_SEED_OFFSET
     seconds: int = 600  # shots of the training world (one frame each, at a random step of the shot)
     characters: int = 6
@@ -64,10 +91,6 @@ class CaptionerTraining:
     learning_rate: float = 2e-3
     seed: int = 0
 
-    @property
-    def training_seed(self) -> int:
-        return self.world_seed + TRAINING_SEED_OFFSET
-
 
 def trained_marker(folder: Path) -> dict | None:
     marker = Path(folder) / MARKER
@@ -80,6 +103,19 @@ def is_trained(folder: Path, settings: dict) -> bool:
     if marker is None:
         return False
     return marker.get("code_version") == TRAINING_CODE_VERSION and marker.get("settings") == settings
+
+
+def write_marker(folder: Path, kind: str, settings: dict, trained_on: str, losses: list[float], started: float) -> None:
+    """Written last, once the model is saved: a folder without it is trained again."""
+    marker = {
+        "kind": kind,
+        "code_version": TRAINING_CODE_VERSION,
+        "settings": settings,
+        "trained_on": trained_on,
+        "epoch_losses": losses,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    (Path(folder) / MARKER).write_text(json.dumps(marker, indent=2))
 
 
 # --- examples ----------------------------------------------------------------------------------------------------
@@ -98,14 +134,7 @@ def _roster_cards(characters: int) -> list[CharacterCard]:
 
 def caption_examples(config: CaptionerTraining) -> list[AnswerExample]:
     """Each shot of the training world: its frame, the true cast's cards and references, its caption."""
-    world = DemoWorldConfig(
-        seconds=config.seconds,
-        width=config.frame_width,
-        height=config.frame_height,
-        characters=config.characters,
-        seed=config.training_seed,
-        fps=4,
-    )
+    world = training_world(config)
     rng = random.Random(config.seed)
     references = {name: reference_images(name, config.image_size)[0] for name in CHARACTER_NAMES[: config.characters]}
     cards = {card.name: card for card in _roster_cards(config.characters)}
@@ -280,15 +309,8 @@ def train_demo_captioner(folder: Path, config: CaptionerTraining, on_progress: P
     (folder / MARKER).unlink(missing_ok=True)
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
-    marker = {
-        "kind": "captioner",
-        "code_version": TRAINING_CODE_VERSION,
-        "settings": settings,
-        "trained_on": f"demo world seed {config.training_seed} ({len(examples)} shots), not the demo's seed",
-        "epoch_losses": losses,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    (folder / MARKER).write_text(json.dumps(marker, indent=2))
+    trained_on = f"demo world seed {config.training_seed} ({len(examples)} shots), not the demo's seed"
+    write_marker(folder, "captioner", settings, trained_on, losses, started)
     return folder
 
 
@@ -298,7 +320,7 @@ LOOKS_INSTRUCTION = "List what each figure in the frame looks like."
 
 
 @dataclass(frozen=True)
-class DetectorTraining:
+class DetectorTraining(LearnsFromAnotherSeed):
     """How the detector base learns to see before the product fine-tunes it: frames of another
     stretch of the world, each answered with the *looks* of the figures in it (e.g. "a brown bear
     with an orange scarf"), never their names. It learns to tell the figures apart; who is called
@@ -316,10 +338,6 @@ class DetectorTraining:
     learning_rate: float = 2e-3
     seed: int = 0
 
-    @property
-    def training_seed(self) -> int:
-        return self.world_seed + TRAINING_SEED_OFFSET
-
 
 def looks_answer(names: Sequence[str]) -> str:
     """The figures' looks in the order the detector lists names (alphabetical): what the base learns
@@ -330,14 +348,7 @@ def looks_answer(names: Sequence[str]) -> str:
 def detector_examples(config: DetectorTraining) -> list[AnswerExample]:
     """Shots with a random place and cast each: in the film a scene's place gives its cast away,
     and a model that learned that would not have learned to look at the figures."""
-    world = DemoWorldConfig(
-        seconds=config.seconds,
-        width=config.frame_width,
-        height=config.frame_height,
-        characters=config.characters,
-        seed=config.training_seed,
-        fps=4,
-    )
+    world = training_world(config)
     rng = random.Random(config.seed)
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": LOOKS_INSTRUCTION}]}]
     prompt = Prompt("demo-looks", messages, [Path("frame")], 0)
@@ -388,13 +399,6 @@ def train_demo_detector_base(folder: Path, config: DetectorTraining, on_progress
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     shutil.rmtree(untrained)
-    marker = {
-        "kind": "detector base",
-        "code_version": TRAINING_CODE_VERSION,
-        "settings": settings,
-        "trained_on": f"demo world seed {config.training_seed} ({len(examples)} shuffled shots), looks not names",
-        "epoch_losses": losses,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    (folder / MARKER).write_text(json.dumps(marker, indent=2))
+    trained_on = f"demo world seed {config.training_seed} ({len(examples)} shuffled shots), looks not names"
+    write_marker(folder, "detector base", settings, trained_on, losses, started)
     return folder
