@@ -10,8 +10,8 @@ from apps.media.models import GroundTruthManifest
 
 class Command(CurationCommand):
     help = (
-        "Train the demo's captioner on another stretch of the demo world (another seed), build its "
-        "detector base, and make them the demo project's defaults; reuses a model trained the same way."
+        "Train the demo's CLIP, captioner and detector base on another stretch of the demo world "
+        "(another seed) and make them the demo project's; reuses a model trained the same way."
     )
 
     def handle(self, *args, project, user, **options):
