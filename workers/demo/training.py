@@ -39,6 +39,7 @@ from workers.demo.world import (
     reference_images,
     render_shot_frame,
 )
+from workers.media.assets import AssetEncoding, encode_jpeg
 from workers.vlm.prompts import CAPTION_INSTRUCTIONS, CharacterCard, Prompt, caption_prompt
 
 TRAINING_CODE_VERSION = "2"  # bump when what a demo model learns, or how, changes: cached models retrain
@@ -331,7 +332,7 @@ class DetectorTraining(LearnsFromAnotherSeed):
     characters: int = 6
     frame_width: int = 640  # the demo film's size, resized to the detector's own pixel budget as its frames are
     frame_height: int = 360
-    jpeg_quality: int = 90  # the film's frames reach the detector as JPEGs (colour at half resolution)
+    jpeg_quality: int = AssetEncoding.jpeg_quality  # the film's frames reach the detector as stored JPEGs
     target_max_pixels: int = 224 * 128  # the demo detector's (apps/modelhub/services.py)
     epochs: int = 16
     batch_size: int = 16
@@ -363,12 +364,9 @@ def detector_examples(config: DetectorTraining) -> list[AnswerExample]:
 
 
 def _as_stored(frame: Image.Image, config: DetectorTraining) -> Image.Image:
-    """The frame as the product stores a video frame: a JPEG (4:2:0, so small figures' colours
-    bleed a little). A base that learned on clean drawings would meet blurrier ones in the demo."""
-    buffer = io.BytesIO()
-    frame.save(buffer, format="JPEG", quality=config.jpeg_quality)
-    buffer.seek(0)
-    return Image.open(buffer).convert("RGB")
+    """The frame as the product stores a video frame (workers/media/assets.py): a JPEG, so small
+    figures' colours bleed a little. A base that learned on clean drawings would meet blurrier ones."""
+    return Image.open(io.BytesIO(encode_jpeg(frame, config.jpeg_quality))).convert("RGB")
 
 
 def train_demo_detector_base(folder: Path, config: DetectorTraining, on_progress: Progress | None = None) -> Path:

@@ -29,10 +29,16 @@ def pixel_hash(image: Image.Image) -> str:
     return digest.hexdigest()
 
 
+def encode_jpeg(rgb: Image.Image, quality: int = AssetEncoding.jpeg_quality) -> bytes:
+    """The JPEG an Asset stores of an RGB picture (4:2:0: colour at half resolution)."""
+    jpeg = io.BytesIO()
+    rgb.save(jpeg, format="JPEG", quality=quality, optimize=False)
+    return jpeg.getvalue()
+
+
 def prepare_asset(image: Image.Image, encoding: AssetEncoding = AssetEncoding()) -> PreparedAsset:
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    jpeg = io.BytesIO()
-    rgb.save(jpeg, format="JPEG", quality=encoding.jpeg_quality, optimize=False)
+    jpeg = encode_jpeg(rgb, encoding.jpeg_quality)
     scale = min(1.0, encoding.thumbnail_side / max(rgb.width, rgb.height))
     size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
     # reducing_gap: box-reduce first, then a cheap bilinear pass (no full-size copy).
@@ -40,5 +46,5 @@ def prepare_asset(image: Image.Image, encoding: AssetEncoding = AssetEncoding())
     webp = io.BytesIO()
     thumb.save(webp, format="WEBP", quality=encoding.thumbnail_quality, method=0)
     return PreparedAsset(
-        sha256=pixel_hash(rgb), width=rgb.width, height=rgb.height, jpeg=jpeg.getvalue(), thumbnail_webp=webp.getvalue()
+        sha256=pixel_hash(rgb), width=rgb.width, height=rgb.height, jpeg=jpeg, thumbnail_webp=webp.getvalue()
     )
