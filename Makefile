@@ -42,6 +42,8 @@ migrate: venv
 
 demo: venv-ml venv-ls migrate
 	$(PY) manage.py seed_demo
+	# Every step below is done once: run again, each finds its earlier result (the same settings on the
+	# same inputs; --reuse) and shows it, so a second `make demo` adds nothing twice.
 	# a 20-minute film (one shot a second): a gold set of ~170 frames, so its 20% test split has >= 30
 	$(PY) manage.py demo_world --seconds $(DEMO_SECONDS)
 	# the demo's own models, trained here on another stretch of the world (another seed); cached
@@ -49,11 +51,11 @@ demo: venv-ml venv-ls migrate
 	$(PY) manage.py demo_models "Demo world"
 	$(PY) manage.py embed "Demo world"
 	# ~7 frames a cluster, as in the paper (2,161 frames → 310 clusters)
-	$(PY) manage.py cluster "Demo world" --min-cluster-size 2 --n-neighbors 5
-	$(PY) manage.py sample_gold "Demo world"
+	$(PY) manage.py cluster "Demo world" --min-cluster-size 2 --n-neighbors 5 --reuse
+	$(PY) manage.py sample_gold "Demo world" --reuse
 	# in-context detection over the gold set (the untrained detector base), then captions for a few frames
-	$(PY) manage.py detect "Demo world"
-	$(PY) manage.py caption "Demo world" --limit 4
+	$(PY) manage.py detect "Demo world" --reuse
+	$(PY) manage.py caption "Demo world" --limit 4 --reuse
 	# Label Studio (own virtualenv, 127.0.0.1:8080), web and workers: webhooks reach the app from here on
 	bin/demo start
 	# the gold set in Label Studio, pre-filled by the detection run; a 10% control slice without
@@ -64,10 +66,10 @@ demo: venv-ml venv-ls migrate
 		--passwords var/demo-credentials.json --overlap 0.3 --mistake-rate 0.1 --leave 3
 	$(PY) manage.py sync_labels "Demo world"
 	# LoRA fine-tuning of the detector base on those gold labels (80/20 split): before/after table
-	$(PY) manage.py train_detector "Demo world"
+	$(PY) manage.py train_detector "Demo world" --reuse
 	# the three pipelines (no detection / base / fine-tuned detector → captioner) on 100 frames outside
 	# the gold set, CLIPScore, a judge (any model version; here the tiny Qwen), paired tests, the report
-	$(PY) manage.py evaluate "Demo world" --size 100 --judge tiny-qwen2.5-vl
+	$(PY) manage.py evaluate "Demo world" --size 100 --judge tiny-qwen2.5-vl --reuse
 	bin/demo urls
 
 stop:

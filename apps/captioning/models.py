@@ -13,6 +13,9 @@ class DetectionRun(BaseModel):
     asset_ids = models.JSONField(default=list, help_text="the assets to run on, in order")
     prompt_version = models.CharField(max_length=50)
     prompt_example = models.TextField(blank=True, help_text="the prompt as text, for people to read")
+    inputs_key = models.CharField(
+        max_length=40, blank=True, db_index=True, help_text="digest of its inputs (apps/core/inputs.py): --reuse"
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -54,6 +57,9 @@ class CaptionRun(BaseModel):
     asset_ids = models.JSONField(default=list)
     prompt_version = models.CharField(max_length=50)
     prompt_example = models.TextField(blank=True)
+    inputs_key = models.CharField(
+        max_length=40, blank=True, db_index=True, help_text="digest of its inputs (apps/core/inputs.py): --reuse"
+    )
 
     class Meta:
         ordering = ["-id"]

@@ -4,6 +4,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from apps.captioning.models import Caption, CaptionPipeline, CaptionRun, Detection, DetectionRun
+from apps.captioning.selectors import caption_inputs_key, detection_frames, detection_inputs_key
 from apps.core.errors import ApplicationError
 from apps.curation.models import GoldSet
 from apps.jobs.models import Job
@@ -42,18 +43,20 @@ def detection_run_start(
     parent_progress: tuple[float, float] = (0.0, 0.0),
 ) -> DetectionRun:
     _check_version(project, model_version, ModelRole.DETECTOR)
-    if gold_set is not None:
-        if gold_set.project_id != project.id:
-            raise ApplicationError("That gold set belongs to another project.")
-        asset_ids = list(gold_set.items.order_by("id").values_list("asset_id", flat=True))
+    if gold_set is not None and gold_set.project_id != project.id:
+        raise ApplicationError("That gold set belongs to another project.")
     if not project.characters.exists():
         raise ApplicationError("The project has no characters to detect: add the roster first.")
+    frames = _check_assets(project, detection_frames(gold_set=gold_set, asset_ids=asset_ids))
     run = DetectionRun.objects.create(
         project=project,
         model_version=model_version,
         gold_set=gold_set,
-        asset_ids=_check_assets(project, asset_ids or []),
+        asset_ids=frames,
         prompt_version=DETECTION_PROMPT_VERSION,
+        inputs_key=detection_inputs_key(
+            project=project, model_version=model_version, gold_set=gold_set, asset_ids=frames
+        ),
     )
     run.job = job_create(
         kind="detect",
@@ -92,13 +95,21 @@ def caption_run_start(
         not_detected = set(asset_ids) - set(detection_run.asset_ids)
         if not_detected:
             raise ApplicationError(f"{len(not_detected)} frame(s) are not in detection run #{detection_run.id}.")
+    frames = _check_assets(project, asset_ids)
     run = CaptionRun.objects.create(
         project=project,
         model_version=model_version,
         pipeline=pipeline,
         detection_run=detection_run if pipeline == CaptionPipeline.DETECTION else None,
-        asset_ids=_check_assets(project, asset_ids),
+        asset_ids=frames,
         prompt_version=CAPTION_PROMPT_VERSION,
+        inputs_key=caption_inputs_key(
+            project=project,
+            model_version=model_version,
+            pipeline=pipeline,
+            detection_run=detection_run,
+            asset_ids=frames,
+        ),
     )
     run.job = job_create(
         kind="caption",

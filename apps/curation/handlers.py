@@ -88,16 +88,28 @@ def embed(job: Job, ctx: JobContext) -> dict[str, Any]:
 
     project = job.project
     spec = clip_spec(settings.MODEL_PROFILE, settings.MODELS_DIR, project.clip_model_name, project.clip_pretrained)
-    ctx.progress(0.0, f"Loading {spec.model_name}")
-    device = resolve_device(embedding_config().device)
-    loaded = load_clip(spec, device)
-
     previous = EmbeddingRun.objects.filter(project=project, model_key=spec.key).order_by("-id").first()
     current_ids = set(Asset.objects.filter(project=project).values_list("id", flat=True))
     known_ids, known_vectors = vectors_load(previous) if previous else ([], None)
     keep = [index for index, asset_id in enumerate(known_ids) if asset_id in current_ids]
     known_ids = [known_ids[index] for index in keep]
     new_assets = list(Asset.objects.filter(project=project).exclude(id__in=known_ids).order_by("id"))
+    if previous is not None and not new_assets and len(known_ids) == previous.count:
+        # Every frame has its vector in that run already: a second run would copy it, and a
+        # clustering of it would repeat one made before.
+        ctx.log(f"{spec.key}: run #{previous.id} already holds all {previous.count} frames")
+        return {
+            "embedding_run_id": previous.id,
+            "embedded": 0,
+            "reused": previous.count,
+            "failed": 0,
+            "images_per_second": 0.0,
+            "model": spec.key,
+            "up_to_date": True,
+        }
+    ctx.progress(0.0, f"Loading {spec.model_name}")
+    device = resolve_device(embedding_config().device)
+    loaded = load_clip(spec, device)
     ctx.log(f"{spec.key}: {len(known_ids)} vectors reused, {len(new_assets)} assets to embed on {device}")
 
     with local_paths([asset.image for asset in new_assets]) as paths:

@@ -2,6 +2,8 @@ from django.db.models import Count, QuerySet
 from django.http import Http404
 
 from apps.curation.models import ClusteringRun, EmbeddingRun, GoldItem, GoldSet, ProjectionPoint
+from apps.jobs.models import Job
+from apps.jobs.selectors import job_done_before
 from apps.projects.models import Project
 
 
@@ -11,6 +13,25 @@ def embedding_run_list(*, project: Project) -> QuerySet[EmbeddingRun]:
 
 def clustering_run_list(*, project: Project) -> QuerySet[ClusteringRun]:
     return ClusteringRun.objects.filter(project=project).select_related("embedding_run").order_by("-id")
+
+
+def clustering_done_before(*, project: Project, params: dict) -> Job | None:
+    """The job that clustered the latest embeddings with these settings, if its clustering is kept."""
+    embedding = embedding_run_list(project=project).first()
+    if embedding is None:
+        return None
+    job = job_done_before(project=project, kind="cluster", params={**params, "embedding_run_id": embedding.id})
+    kept = job is not None and ClusteringRun.objects.filter(id=job.result.get("clustering_run_id")).exists()
+    return job if kept else None
+
+
+def gold_sample_done_before(*, clustering: ClusteringRun, params: dict) -> Job | None:
+    """The job that sampled a gold set from this clustering with these settings, if the set is kept."""
+    job = job_done_before(
+        project=clustering.project, kind="sample_gold", params={**params, "clustering_run_id": clustering.id}
+    )
+    kept = job is not None and GoldSet.objects.filter(id=job.result.get("gold_set_id")).exists()
+    return job if kept else None
 
 
 def clustering_run_get(*, project: Project, clustering_id: int) -> ClusteringRun:

@@ -2,13 +2,22 @@
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.html import escape
 
 from apps.captioning.models import Caption
-from apps.evaluation.models import Comparison
+from apps.core.inputs import done_before, inputs_key
+from apps.evaluation.models import Comparison, EvalSet
+from apps.labeling.models import LabelingProject
+from apps.labeling.selectors import gold_label_map
+from apps.modelhub.models import ModelVersion
+from apps.modelhub.selectors import model_version_as_run
 from apps.projects.models import Project
+from apps.projects.selectors import roster_as_models_see_it
+
+DEFAULT_PARAMS = {"token_limit": 1024, "bootstrap_resamples": 10_000, "seed": 0, "judge_max_new_tokens": 256}
 
 TABLE1_METRICS = [
     ("precision", "precision"),
@@ -27,6 +36,67 @@ def comparison_get(*, project: Project, comparison_id: int) -> Comparison:
     if comparison is None:
         raise Http404("No such comparison.")
     return comparison
+
+
+def comparison_test_split(project: Project, detectors: list[ModelVersion]) -> tuple[dict[str, list[str]], str]:
+    """The gold test split: the stored validation split of the SFT run behind a detector, so a
+    fine-tuned detector is never scored on frames it trained on; else every final gold label."""
+    for detector in detectors:
+        run = getattr(detector, "training_run", None)
+        if run is not None:
+            return dict(run.validation_labels), f"validation split of training run #{run.id}"
+    labelling = LabelingProject.objects.filter(project=project, status="ready").order_by("-gold_set__version").first()
+    if labelling is None:
+        return {}, ""
+    labels = gold_label_map(labelling)
+    return {str(k): v for k, v in labels.items()}, f"all final labels of gold set v{labelling.gold_set.version}"
+
+
+def comparison_inputs_key(
+    *,
+    eval_set: EvalSet,
+    captioner: ModelVersion,
+    detectors: list[ModelVersion],
+    judge: ModelVersion | None,
+    test_labels: dict[str, list[str]],
+    params: dict,
+) -> str:
+    project = eval_set.project
+    return inputs_key(
+        {
+            "run": "evaluate",
+            "eval_set": [eval_set.id, eval_set.asset_ids],
+            "captioner": model_version_as_run(captioner),
+            "detectors": [model_version_as_run(detector) for detector in detectors],
+            "judge": model_version_as_run(judge) if judge else None,
+            "roster": roster_as_models_see_it(project=project),
+            "schema": project.caption_schema_version,
+            "clip": [settings.MODEL_PROFILE, project.clip_model_name, project.clip_pretrained],  # CLIPScore's
+            "test_labels": test_labels,
+            "params": params,
+        }
+    )
+
+
+def comparison_done_before(
+    *,
+    eval_set: EvalSet,
+    captioner: ModelVersion,
+    detectors: list[ModelVersion],
+    judge: ModelVersion | None,
+    params: dict | None = None,
+) -> Comparison | None:
+    """A finished comparison with the inputs `comparison_start` would be given now."""
+    test_labels, _ = comparison_test_split(eval_set.project, detectors)
+    key = comparison_inputs_key(
+        eval_set=eval_set,
+        captioner=captioner,
+        detectors=detectors,
+        judge=judge,
+        test_labels=test_labels,
+        params={**DEFAULT_PARAMS, **(params or {})},
+    )
+    return done_before(Comparison.objects.filter(project=eval_set.project), key)
 
 
 def character_roster(*, project: Project) -> dict[str, list[str]]:

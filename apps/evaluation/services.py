@@ -9,15 +9,12 @@ from django.db import transaction
 from apps.core.errors import ApplicationError
 from apps.curation.models import GoldItem
 from apps.evaluation.models import CaptionScore, CharacterReference, Comparison, ComparisonPipeline, EvalSet
+from apps.evaluation.selectors import DEFAULT_PARAMS, comparison_inputs_key, comparison_test_split
 from apps.jobs.services import job_create
-from apps.labeling.models import LabelingProject
-from apps.labeling.selectors import gold_label_map
 from apps.media.models import Asset
 from apps.modelhub.models import ModelRole, ModelVersion
 from apps.projects.models import Project
 from workers.metrics.sampling import LeakageError, check_no_leakage, sample_eval_set
-
-DEFAULT_PARAMS = {"token_limit": 1024, "bootstrap_resamples": 10_000, "seed": 0, "judge_max_new_tokens": 256}
 
 
 def _gold_asset_ids(project: Project) -> set[int]:
@@ -74,20 +71,6 @@ def eval_set_create(
     )
 
 
-def _test_split(project: Project, detectors: list[ModelVersion]) -> tuple[dict[str, list[str]], str]:
-    """The gold test split: the stored validation split of the SFT run behind a detector, so a
-    fine-tuned detector is never scored on frames it trained on; else every final gold label."""
-    for detector in detectors:
-        run = getattr(detector, "training_run", None)
-        if run is not None:
-            return dict(run.validation_labels), f"validation split of training run #{run.id}"
-    labelling = LabelingProject.objects.filter(project=project, status="ready").order_by("-gold_set__version").first()
-    if labelling is None:
-        return {}, ""
-    labels = gold_label_map(labelling)
-    return {str(k): v for k, v in labels.items()}, f"all final labels of gold set v{labelling.gold_set.version}"
-
-
 @transaction.atomic
 def comparison_start(
     *,
@@ -118,7 +101,8 @@ def comparison_start(
     unknown = sorted(set(params or {}) - set(DEFAULT_PARAMS))
     if unknown:
         raise ApplicationError(f"Unknown parameters: {', '.join(unknown)}")
-    test_labels, source = _test_split(project, detectors)
+    test_labels, source = comparison_test_split(project, detectors)
+    params = {**DEFAULT_PARAMS, **(params or {})}
     comparison = Comparison.objects.create(
         project=project,
         eval_set=eval_set,
@@ -127,7 +111,15 @@ def comparison_start(
         test_labels=test_labels,
         test_split_source=source,
         profile=settings.MODEL_PROFILE,
-        params={**DEFAULT_PARAMS, **(params or {})},
+        params=params,
+        inputs_key=comparison_inputs_key(
+            eval_set=eval_set,
+            captioner=captioner,
+            detectors=detectors,
+            judge=judge,
+            test_labels=test_labels,
+            params=params,
+        ),
         created_by=created_by,
     )
     ComparisonPipeline.objects.create(comparison=comparison, position=0, label="no detection")

@@ -2,7 +2,9 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 from django.http import Http404
 
-from apps.jobs.models import Job
+from apps.core.errors import ApplicationError
+from apps.jobs.kinds import job_kind_get
+from apps.jobs.models import Job, JobStatus
 from apps.projects.models import Project
 from apps.projects.selectors import project_list
 
@@ -35,3 +37,14 @@ def job_get(*, user: User | AnonymousUser, job_id: int) -> Job:
     if job is None:
         raise Http404("No such job.")
     return job
+
+
+def job_done_before(*, project: Project, kind: str, params: dict) -> Job | None:
+    """The newest succeeded job of `kind` with these parameters, as the kind cleans them: for
+    kinds whose parameters name all their inputs (e.g. a clustering's embedding run)."""
+    try:
+        cleaned = job_kind_get(kind).clean_params(dict(params))
+    except (TypeError, ValueError, OverflowError, ApplicationError):
+        return None  # starting it reports what is wrong
+    jobs = Job.objects.filter(project=project, kind=kind, status=JobStatus.SUCCEEDED).order_by("-id")
+    return next((job for job in jobs if job.params == cleaned), None)

@@ -109,6 +109,17 @@ class LabelStudioBrowser:
             pass
         self.http.cookies.clear()
 
+    def has_annotated(self, task_id: int, user_id: int) -> bool:
+        """Whether this user has a (submitted or skipped) annotation on the task, as the labelling
+        page's task view lists them."""
+        try:
+            response = self.http.get(f"/api/tasks/{task_id}/annotations/")
+        except httpx.TransportError as exc:
+            raise LabelStudioUnavailable(f"Label Studio did not answer: {exc}") from exc
+        if response.status_code >= 400:
+            raise LabelStudioError(f"GET task {task_id}'s annotations: {response.status_code} {response.text[:300]}")
+        return any(_user_id(annotation.get("completed_by")) == user_id for annotation in response.json())
+
     def annotate(self, task_id: int, result: list[dict], lead_time: float = 5.0) -> dict:
         return self._api("POST", f"/api/tasks/{task_id}/annotations/", {"result": result, "lead_time": lead_time})
 
@@ -128,3 +139,10 @@ class LabelStudioBrowser:
             raise LabelStudioUnavailable(f"Label Studio did not answer: {exc}") from exc
         if response.status_code >= 400:
             raise LabelStudioError(f"DELETE annotation {annotation_id}: {response.status_code}")
+
+
+def _user_id(completed_by) -> int | None:
+    """Label Studio gives an annotation's author as an id, or as a user object in some views."""
+    if isinstance(completed_by, dict):
+        completed_by = completed_by.get("id")
+    return completed_by if isinstance(completed_by, int) else None

@@ -31,10 +31,14 @@ def demo_models_folder(seed: int) -> Path:
     return Path(settings.MODELS_DIR) / "demo" / f"world-{seed}-v{TRAINING_CODE_VERSION}"
 
 
-def _settings_tag(settings_: dict) -> str:
-    """A folder name part that changes with the settings: the embedding jobs key their vectors by
-    the CLIP's folder, so a CLIP trained another way must not land in the same one."""
-    return hashlib.sha1(json.dumps(settings_, sort_keys=True).encode()).hexdigest()[:8]
+def _trained_folder(folder: Path, name: str, how) -> Path:
+    """Each model's folder is named by its settings too: the embedding jobs key their vectors by
+    the CLIP's folder, and a run's inputs key (apps/core/inputs.py) holds a model version's folder,
+    so a model trained another way must not land in the same one."""
+    from dataclasses import asdict
+
+    tag = hashlib.sha1(json.dumps(asdict(how), sort_keys=True).encode()).hexdigest()[:8]
+    return folder / f"{name}-{tag}"
 
 
 def _gpu_or_cpu() -> str:
@@ -57,13 +61,13 @@ def demo_models(job: Job, ctx: JobContext) -> dict[str, Any]:
     seed = job.params["seed"]
     folder = demo_models_folder(seed)
     clip = ClipTraining(world_seed=seed, **settings.DEMO_CLIP_TRAINING)
-    clip_folder = folder / f"clip-{_settings_tag(asdict(clip))}"
     captioner = CaptionerTraining(world_seed=seed, **settings.DEMO_CAPTIONER_TRAINING)
     detector = DetectorTraining(world_seed=seed, **settings.DEMO_DETECTOR_TRAINING)
-    reused = all(
-        is_trained(where, asdict(how))
-        for where, how in ((clip_folder, clip), (folder / "captioner", captioner), (folder / "detector", detector))
-    )
+    trained = {
+        name: (_trained_folder(folder, name, how), how)
+        for name, how in (("clip", clip), ("captioner", captioner), ("detector", detector))
+    }
+    reused = all(is_trained(where, asdict(how)) for where, how in trained.values())
 
     # Shares of the job's progress bar, roughly each model's share of the training time.
     def stage(low: float, high: float, model: str):
@@ -73,13 +77,13 @@ def demo_models(job: Job, ctx: JobContext) -> dict[str, Any]:
         return on_step
 
     ctx.progress(0.0, "Found the trained models" if reused else "Training the CLIP on the demo world")
-    clip_spec = train_demo_clip(clip_folder, clip, stage(0.0, 0.05, "CLIP"))
-    train_demo_captioner(folder / "captioner", captioner, stage(0.05, 0.7, "Captioner"))
-    train_demo_detector_base(folder / "detector", detector, stage(0.7, 0.97, "Detector base"))
+    clip_spec = train_demo_clip(trained["clip"][0], clip, stage(0.0, 0.05, "CLIP"))
+    train_demo_captioner(trained["captioner"][0], captioner, stage(0.05, 0.7, "Captioner"))
+    train_demo_detector_base(trained["detector"][0], detector, stage(0.7, 0.97, "Detector base"))
     ctx.progress(0.97, "Registering the demo models")
     versions = [
-        services.demo_model_register(project=job.project, role=role, name=name, folder=folder / subfolder)
-        for role, name, subfolder in (
+        services.demo_model_register(project=job.project, role=role, name=name, folder=trained[model][0])
+        for role, name, model in (
             (ModelRole.CAPTIONER, DEMO_CAPTIONER, "captioner"),
             (ModelRole.DETECTOR, DEMO_DETECTOR, "detector"),
         )

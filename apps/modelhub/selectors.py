@@ -11,3 +11,15 @@ def model_version_pick(*, project: Project, role: str, name: str = "") -> ModelV
     if version is None:
         raise CommandError(f"No {role} {name!r}; known: {', '.join(v.name for v in versions) or 'none'}")
     return version
+
+
+def model_version_as_run(version: ModelVersion) -> dict:
+    """What a model version runs — its weights, adapter, server and settings — not its name or
+    whether it is the default: what a run of it depends on."""
+    return {
+        "model": version.model,
+        "backend": version.backend,
+        "adapter": version.adapter,
+        "base_url": version.base_url,
+        "settings": version.settings,
+    }

@@ -30,6 +30,15 @@ def character_list(*, project: Project) -> QuerySet[Character]:
     ).order_by("name", "id")
 
 
+def roster_as_models_see_it(*, project: Project) -> list[list]:
+    """Names, aliases, descriptions and reference images, in prompt order: what a detection or
+    caption prompt is built from, so a run of another roster is another run."""
+    return [
+        [character.name, list(character.aliases), character.description, [ref.id for ref in character.references.all()]]
+        for character in character_list(project=project)
+    ]
+
+
 def character_get(*, project: Project, character_id: int) -> Character:
     character = character_list(project=project).filter(id=character_id).first()
     if character is None:

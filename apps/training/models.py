@@ -34,6 +34,9 @@ class TrainingRun(BaseModel):
         "modelhub.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from_run"
     )
     merge_check = models.JSONField(default=dict, blank=True)
+    inputs_key = models.CharField(
+        max_length=40, blank=True, db_index=True, help_text="digest of its inputs (apps/core/inputs.py): --reuse"
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:

@@ -3,10 +3,17 @@
 from django.db.models import QuerySet
 from django.http import Http404
 
+from apps.core.inputs import done_before, inputs_key
 from apps.labeling.models import LabelingProject, LabelingStatus
+from apps.labeling.selectors import gold_label_map
 from apps.modelhub.models import ModelRole, ModelVersion
+from apps.modelhub.selectors import model_version_as_run
 from apps.projects.models import Project
+from apps.projects.selectors import roster_as_models_see_it
 from apps.training.models import TrainingRun
+from workers.train.split import split_gold
+
+TRAIN_FRACTION = 0.8
 
 
 def training_run_list(*, project: Project) -> QuerySet[TrainingRun]:
@@ -68,3 +75,38 @@ def before_after(run: TrainingRun) -> dict | None:
             )
         ],
     }
+
+
+def training_split(labels: dict[int, list[str]], seed: int) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The seeded 80/20 split of the frames with a final gold label, as (train, validation)."""
+    train_ids, validation_ids = split_gold(sorted(labels), seed=seed, train_fraction=TRAIN_FRACTION)
+    return (
+        {str(asset_id): labels[asset_id] for asset_id in train_ids},
+        {str(asset_id): labels[asset_id] for asset_id in validation_ids},
+    )
+
+
+def training_inputs_key(*, base_version: ModelVersion, params: dict, train: dict, validation: dict, merge: bool) -> str:
+    return inputs_key(
+        {
+            "run": "train_detector",
+            "base": model_version_as_run(base_version),
+            # the roster's sorted names are the answers it learns
+            "roster": roster_as_models_see_it(project=base_version.project),
+            "params": params,
+            "train": train,
+            "validation": validation,
+            "merge": merge,
+        }
+    )
+
+
+def training_run_done_before(
+    *, base_version: ModelVersion, labeling_project: LabelingProject, params: dict, merge: bool
+) -> TrainingRun | None:
+    """A finished fine-tuning of this base, with these hyperparameters (all of them, as
+    `training_run_start` merges them), on the gold labels the labelling project has now."""
+    train, validation = training_split(gold_label_map(labeling_project), seed=int(params.get("seed", 0)))
+    key = training_inputs_key(base_version=base_version, params=params, train=train, validation=validation, merge=merge)
+    run = done_before(TrainingRun.objects.filter(project=base_version.project), key)
+    return run if run is not None and run.result_version_id is not None else None

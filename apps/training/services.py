@@ -12,8 +12,8 @@ from apps.labeling.models import LabelingProject
 from apps.labeling.selectors import gold_label_map
 from apps.modelhub.models import ModelRole, ModelSource, ModelVersion
 from apps.training.models import TrainingEpoch, TrainingRun, TrainingStep
+from apps.training.selectors import training_inputs_key, training_split
 from workers.train.config import SFTConfig
-from workers.train.split import split_gold
 
 # The paper's recipe (§5): LoRA, 80/20 split, 5 epochs, learning rate 1e-4.
 PAPER_DEFAULTS: dict[str, Any] = {
@@ -29,7 +29,6 @@ PAPER_DEFAULTS: dict[str, Any] = {
 # The tiny profile's random toy model needs a stronger push to learn anything in minutes on a CPU
 # (same code path; see TINY_MODELS.md): a higher rate and more epochs.
 TINY_DEFAULTS: dict[str, Any] = {**PAPER_DEFAULTS, "epochs": 12, "learning_rate": 1e-3, "batch_size": 8}
-TRAIN_FRACTION = 0.8
 MIN_TRAIN_FRAMES = 4
 EDITABLE = tuple(PAPER_DEFAULTS) + ("seed", "weight_decay", "warmup_ratio", "max_references")
 
@@ -81,7 +80,7 @@ def training_run_start(
             f"Only {len(labels)} gold frames have a final label; label (or resolve) at least {MIN_TRAIN_FRAMES + 1}."
         )
     seed = int(merged.get("seed", 0))
-    train_ids, validation_ids = split_gold(sorted(labels), seed=seed, train_fraction=TRAIN_FRACTION)
+    train, validation = training_split(labels, seed=seed)
     run = TrainingRun.objects.create(
         project=project,
         base_version=base_version,
@@ -89,9 +88,12 @@ def training_run_start(
         gold_set_version=labeling_project.gold_set.version,
         params=merged,
         seed=seed,
-        train_labels={str(asset_id): labels[asset_id] for asset_id in train_ids},
-        validation_labels={str(asset_id): labels[asset_id] for asset_id in validation_ids},
+        train_labels=train,
+        validation_labels=validation,
         merge=merge,
+        inputs_key=training_inputs_key(
+            base_version=base_version, params=merged, train=train, validation=validation, merge=merge
+        ),
         created_by=created_by,
     )
     run.output_dir = str(settings.MODELS_DIR / "adapters" / f"project-{project.id}" / f"run-{run.id}")

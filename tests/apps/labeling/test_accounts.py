@@ -111,6 +111,7 @@ def test_a_sign_up_whose_answer_was_lost_is_not_made_twice(ls_settings, role_gro
 
 def test_simulated_annotators_get_their_accounts_from_the_app(ls_settings, role_groups, monkeypatch, tmp_path):
     """The demo's stand-in annotators: accounts made through the API (no sign-up), answers counted."""
+    import io
     import json
 
     from django.core.management import call_command
@@ -127,12 +128,24 @@ def test_simulated_annotators_get_their_accounts_from_the_app(ls_settings, role_
     passwords = tmp_path / "credentials.json"
     passwords.write_text(json.dumps({"sim-a": "sim-a-pass-123", "sim-b": "sim-b-pass-123"}))
     monkeypatch.setattr(simulate_annotators, "ground_truth_names", lambda project, asset_ids: world.predicted)
-    for _ in range(2):  # a second run finds the accounts made by the first
+    outputs = []
+    for _ in range(2):  # a second run finds the accounts, and the answers, the first made
+        out = io.StringIO()
         call_command(
             "simulate_annotators", str(world.project.id), "--annotator", "sim-a", "--annotator", "sim-b",
-            "--passwords", str(passwords),
+            "--passwords", str(passwords), "--overlap", "0.5", stdout=out,
         )  # fmt: skip
+        outputs.append(out.getvalue())
     assert LabelStudioAccount.objects.filter(user__username__in=["sim-a", "sim-b"]).count() == 2
+    client = LabelStudioClient()
+    per_task = [
+        [annotation.completed_by for annotation in client.annotations_of(task)]
+        for task in client.tasks(project_id=labeling_project.ls_project_id)
+    ]
+    answers = sum(len(authors) for authors in per_task)
+    assert len(per_task) == 4 and all(authors and len(authors) == len(set(authors)) for authors in per_task)
+    assert f"{answers} answers submitted" in outputs[0] and "0 answers submitted" in outputs[1]
+    assert outputs[1].count("answered before") == 2
     services.labels_reconcile(labeling_project=labeling_project)
     assert selectors.gold_label_map(labeling_project) == world.predicted
     assert selectors.ignored_labels(labeling_project) == []

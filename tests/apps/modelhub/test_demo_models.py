@@ -26,10 +26,12 @@ def test_demo_models_train_once_and_become_the_demo_defaults(role_groups, settin
     call_command("demo_models", "Demo world")
     assert "Demo models trained" in capsys.readouterr().out
     folder = demo_models_folder(7)
-    marker = json.loads((folder / "captioner" / "VIVE_DEMO_MODEL.json").read_text())
-    assert "seed 1007" in marker["trained_on"] and marker["settings"]["world_seed"] == 7
     defaults = {v.role: v for v in ModelVersion.objects.filter(project=project, is_default=True)}
-    assert defaults["captioner"].name == DEMO_CAPTIONER and defaults["captioner"].model == str(folder / "captioner")
+    captioner_folder = Path(defaults["captioner"].model)
+    assert defaults["captioner"].name == DEMO_CAPTIONER and captioner_folder.parent == folder
+    assert captioner_folder.name.startswith("captioner-")  # named by its settings too
+    marker = json.loads((captioner_folder / "VIVE_DEMO_MODEL.json").read_text())
+    assert "seed 1007" in marker["trained_on"] and marker["settings"]["world_seed"] == 7
     assert defaults["detector"].name == DEMO_DETECTOR and defaults["detector"].settings["constrained"] is True
     # The toy base brings its own fine-tuning recipe to the SFT form and command.
     assert sft_defaults(defaults["detector"])["epochs"] == 30
@@ -41,10 +43,10 @@ def test_demo_models_train_once_and_become_the_demo_defaults(role_groups, settin
     assert project.clip_model_name.startswith("local-dir:") and clip_folder.parent == folder.resolve()
     assert json.loads((clip_folder / "VIVE_DEMO_MODEL.json").read_text())["kind"] == "clip"
 
-    stamp = (folder / "captioner" / "VIVE_DEMO_MODEL.json").stat().st_mtime_ns
+    stamp = (captioner_folder / "VIVE_DEMO_MODEL.json").stat().st_mtime_ns
     call_command("demo_models", "Demo world")
     assert "Demo models reused" in capsys.readouterr().out
-    assert (folder / "captioner" / "VIVE_DEMO_MODEL.json").stat().st_mtime_ns == stamp
+    assert (captioner_folder / "VIVE_DEMO_MODEL.json").stat().st_mtime_ns == stamp
     assert ModelVersion.objects.filter(project=project, name__in=[DEMO_CAPTIONER, DEMO_DETECTOR]).count() == 2
     assert ModelVersion.objects.filter(project=project, is_default=True).count() == 2
 

@@ -1,6 +1,7 @@
 from django.core.management.base import CommandError
 
 from apps.captioning.models import CaptionPipeline, DetectionRun
+from apps.captioning.selectors import caption_run_done_before
 from apps.captioning.services import caption_run_start
 from apps.curation.management.commands._curation_command import CurationCommand
 from apps.modelhub.models import ModelRole
@@ -10,6 +11,7 @@ from apps.modelhub.services import model_versions_ensure
 
 class Command(CurationCommand):
     help = "Caption frames: with a detection run's characters (detector → captioner) or the whole roster."
+    reusable = True
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -19,7 +21,7 @@ class Command(CurationCommand):
         parser.add_argument("--limit", type=int, default=None, help="caption only the first N frames")
         parser.add_argument("--model", default="", help="captioner name (default: the project's default)")
 
-    def handle(self, *args, project, user, pipeline, detection_run, assets, limit, model, **options):
+    def handle(self, *args, project, user, pipeline, detection_run, assets, limit, model, reuse, **options):
         project_obj = self.project(project)
         model_versions_ensure(project=project_obj)
         version = model_version_pick(project=project_obj, role=ModelRole.CAPTIONER, name=model)
@@ -30,6 +32,13 @@ class Command(CurationCommand):
         asset_ids = assets if assets is not None else (run.asset_ids if run else [])
         if limit:
             asset_ids = asset_ids[:limit]
+        previous = (
+            caption_run_done_before(
+                project=project_obj, model_version=version, pipeline=pipeline, asset_ids=asset_ids, detection_run=run
+            )
+            if reuse
+            else None
+        )
         result = self.run(
             lambda: (
                 caption_run_start(
@@ -41,7 +50,8 @@ class Command(CurationCommand):
                     detection_run=run,
                     enqueue=False,
                 ).job
-            )
+            ),
+            reuse=previous.job if previous else None,
         )
         self.stdout.write(
             self.style.SUCCESS(

@@ -1,5 +1,6 @@
 from django.core.management.base import CommandError
 
+from apps.captioning.selectors import detection_run_done_before
 from apps.captioning.services import detection_run_start
 from apps.curation.management.commands._curation_command import CurationCommand
 from apps.curation.models import GoldSet
@@ -10,6 +11,7 @@ from apps.modelhub.services import model_versions_ensure
 
 class Command(CurationCommand):
     help = "Detect characters on a gold set (default: the latest) or on given frames."
+    reusable = True
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -17,7 +19,7 @@ class Command(CurationCommand):
         parser.add_argument("--assets", type=int, nargs="*", default=None, help="asset ids instead of a gold set")
         parser.add_argument("--model", default="", help="detector name (default: the project's default)")
 
-    def handle(self, *args, project, user, gold_set, assets, model, **options):
+    def handle(self, *args, project, user, gold_set, assets, model, reuse, **options):
         project_obj = self.project(project)
         model_versions_ensure(project=project_obj)
         version = model_version_pick(project=project_obj, role=ModelRole.DETECTOR, name=model)
@@ -27,6 +29,11 @@ class Command(CurationCommand):
             gold = gold_sets.filter(version=gold_set).first() if gold_set else gold_sets.first()
             if gold is None:
                 raise CommandError("No gold set: run `manage.py sample_gold` first, or pass --assets.")
+        previous = (
+            detection_run_done_before(project=project_obj, model_version=version, gold_set=gold, asset_ids=assets)
+            if reuse
+            else None
+        )
         result = self.run(
             lambda: (
                 detection_run_start(
@@ -37,7 +44,8 @@ class Command(CurationCommand):
                     asset_ids=assets,
                     enqueue=False,
                 ).job
-            )
+            ),
+            reuse=previous.job if previous else None,
         )
         self.stdout.write(
             self.style.SUCCESS(

@@ -1,9 +1,11 @@
 from apps.curation.management.commands._curation_command import CurationCommand
+from apps.curation.selectors import clustering_done_before
 from apps.curation.services import clustering_start
 
 
 class Command(CurationCommand):
     help = "Project the latest embeddings to 2-D with UMAP and cluster them with HDBSCAN."
+    reusable = True
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -14,14 +16,15 @@ class Command(CurationCommand):
         parser.add_argument("--min-cluster-size", type=int, default=5)
         parser.add_argument("--min-samples", type=int, default=None)
 
-    def handle(self, *args, project, user, **options):
+    def handle(self, *args, project, user, reuse, **options):
         project_obj = self.project(project)
         params = {
             key: options[key]
             for key in ("n_neighbors", "min_dist", "metric", "seed", "min_cluster_size", "min_samples")
         }
         result = self.run(
-            lambda: clustering_start(project=project_obj, created_by=self.user(user), params=params, enqueue=False)
+            lambda: clustering_start(project=project_obj, created_by=self.user(user), params=params, enqueue=False),
+            reuse=clustering_done_before(project=project_obj, params=params) if reuse else None,
         )
         self.stdout.write(
             self.style.SUCCESS(

@@ -2,6 +2,7 @@ from django.core.management.base import CommandError
 
 from apps.curation.management.commands._curation_command import CurationCommand
 from apps.evaluation.models import Comparison, EvalSet
+from apps.evaluation.selectors import comparison_done_before
 from apps.evaluation.services import comparison_start, eval_set_create
 from apps.modelhub.models import ModelRole, ModelVersion
 from apps.modelhub.selectors import model_version_pick
@@ -14,6 +15,7 @@ class Command(CurationCommand):
         "fine-tuned one (or --detector NAME, repeatable), the default captioner, on an eval set sampled "
         "outside every gold set; prints where the report is."
     )
+    reusable = True
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -23,7 +25,7 @@ class Command(CurationCommand):
         parser.add_argument("--captioner", default="", help="captioner name (default: the project's default)")
         parser.add_argument("--judge", default="", help="any model version name to judge the captions (default: none)")
 
-    def handle(self, *args, project, user, size, seed, detector, captioner, judge, **options):
+    def handle(self, *args, project, user, size, seed, detector, captioner, judge, reuse, **options):
         project_obj = self.project(project)
         model_versions_ensure(project=project_obj)
         versions = ModelVersion.objects.filter(project=project_obj)
@@ -45,12 +47,20 @@ class Command(CurationCommand):
         if eval_set is None:
             eval_set = eval_set_create(project=project_obj, size=size, seed=seed, created_by=self.user(user))
         self.stdout.write(f"{eval_set}: {eval_set.excluded_gold} gold frames left out")
-        comparison_holder: list[Comparison] = []
+        captioner_version = model_version_pick(project=project_obj, role=ModelRole.CAPTIONER, name=captioner)
+        previous = (
+            comparison_done_before(
+                eval_set=eval_set, captioner=captioner_version, detectors=detectors, judge=judge_version
+            )
+            if reuse
+            else None
+        )
+        comparison_holder: list[Comparison] = [previous] if previous else []
 
         def start():
             comparison = comparison_start(
                 eval_set=eval_set,
-                captioner=model_version_pick(project=project_obj, role=ModelRole.CAPTIONER, name=captioner),
+                captioner=captioner_version,
                 detectors=detectors,
                 judge=judge_version,
                 created_by=self.user(user),
@@ -59,7 +69,7 @@ class Command(CurationCommand):
             comparison_holder.append(comparison)
             return comparison.job
 
-        result = self.run(start)
+        result = self.run(start, reuse=previous.job if previous else None)
         comparison = comparison_holder[0]
         self.stdout.write(
             self.style.SUCCESS(

@@ -73,15 +73,20 @@ class Command(CurationCommand):
         answers = 0
         for index, (user, password) in enumerate(accounts):
             with LabelStudioBrowser(settings.LABEL_STUDIO_PUBLIC_URL) as browser:
-                browser.log_in(user.email, password)
+                me = browser.log_in(user.email, password)
                 mine = [t for i, t in enumerate(answered) if t.id in shared or i % len(accounts) == index]
+                submitted = 0
                 for task in mine:
                     names = set(truth.get(task.asset_id, []))
-                    if rng.random() < mistake_rate:
+                    if rng.random() < mistake_rate:  # drawn for every task: a re-run makes the same choices
                         names ^= {rng.choice(roster)}  # tick a missing character or untick a present one
-                    browser.annotate(task.ls_task_id, choices_result(sorted(names)))
-                    answers += 1
-            self.stdout.write(f"  {user.username} ({user.email}): {len(mine)} answers")
+                    # A person does not answer a task twice: a second run leaves what the first did.
+                    if not browser.has_annotated(task.ls_task_id, me["id"]):
+                        browser.annotate(task.ls_task_id, choices_result(sorted(names)))
+                        submitted += 1
+            answers += submitted
+            already = f", {len(mine) - submitted} answered before" if submitted < len(mine) else ""
+            self.stdout.write(f"  {user.username} ({user.email}): {submitted} answers{already}")
         self.stdout.write(
             self.style.SUCCESS(
                 f"{answers} answers submitted to Label Studio project #{labeling_project.ls_project_id}."

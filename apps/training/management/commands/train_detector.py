@@ -5,6 +5,7 @@ from apps.labeling.models import LabelingProject
 from apps.modelhub.models import ModelRole
 from apps.modelhub.selectors import model_version_pick
 from apps.modelhub.services import model_versions_ensure
+from apps.training.selectors import training_run_done_before
 from apps.training.services import sft_defaults, training_run_start
 
 
@@ -13,6 +14,7 @@ class Command(CurationCommand):
         "Fine-tune a detector (LoRA SFT) on a labelled gold set, here and now, and print the "
         "before/after table. Defaults: the paper's recipe (the tiny profile's for tiny models)."
     )
+    reusable = True
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -28,7 +30,7 @@ class Command(CurationCommand):
             parser.add_argument(f"--{name}", type=kind, default=None)
         parser.add_argument("--merge", action="store_true", help="also merge the adapter and check equivalence")
 
-    def handle(self, *args, project, user, model, gold_set, merge, **options):
+    def handle(self, *args, project, user, model, gold_set, merge, reuse, **options):
         project_obj = self.project(project)
         model_versions_ensure(project=project_obj)
         base = model_version_pick(project=project_obj, role=ModelRole.DETECTOR, name=model)
@@ -40,11 +42,17 @@ class Command(CurationCommand):
         for key in ("epochs", "learning_rate", "rank", "batch_size", "seed"):
             if options.get(key) is not None:
                 params[key] = options[key]
+        previous = (
+            training_run_done_before(base_version=base, labeling_project=source, params=params, merge=merge)
+            if reuse
+            else None
+        )
         result = self.run(
             lambda: training_run_start(
                 base_version=base, labeling_project=source, params=params, merge=merge,
                 created_by=self.user(user), enqueue=False,
-            ).job
+            ).job,
+            reuse=previous.job if previous else None,
         )  # fmt: skip
         self.stdout.write(self.style.SUCCESS(f"New detector version: {result.get('detector_version')}"))
         table = result.get("before_after")
