@@ -16,6 +16,7 @@ from django.test import Client
 from PIL import Image
 from rest_framework.test import APIClient
 
+from apps.captioning.models import Caption
 from apps.captioning.services import caption_run_start, detection_run_start
 from apps.core.permissions import Role
 from apps.curation import services as curation_services
@@ -28,6 +29,7 @@ from apps.modelhub.models import ModelVersion
 from apps.modelhub.services import model_versions_ensure
 from apps.projects.models import ReferenceImage
 from apps.projects.services import reference_image_add
+from apps.review.services import review_create
 from apps.training.models import TrainingRun
 from tests.factories import CharacterFactory, JobFactory, MembershipFactory, ProjectFactory, UserFactory, png_bytes
 from workers.media.assets import prepare_asset
@@ -43,6 +45,8 @@ MODEL_FORM = {
 }
 SAMPLE_FORM = {"strategy": "centroid", "seed": 0, "noise_picks": 0}
 LEADS = {Role.LEAD}
+REVIEWERS = {Role.LEAD, Role.REVIEWER}
+VOTE = {"choice_overall": "same", "choice_scene": "A"}
 # A report as the evaluation job stores it, reduced to one detector with no frames.
 MINIMAL_REPORT = {
     "meta": {
@@ -183,6 +187,20 @@ ENDPOINTS = [
     Endpoint("GET", "/projects/{project}/evaluation/{comparison}/report.csv", EVERYONE, 200),
     Endpoint("GET", "/projects/{project}/evaluation/{comparison}/report.html", EVERYONE, 200),
     Endpoint("GET", "/projects/{project}/evaluation/{comparison}/frames/?detector=d", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/reviews/", EVERYONE, 200),
+    Endpoint(
+        "POST", "/projects/{project}/reviews/new/", LEADS, 302,
+        data={"baseline": "{caption_run2}", "candidate": "{caption_run}"},
+    ),  # fmt: skip
+    Endpoint("GET", "/projects/{project}/reviews/flags/", LEADS, 200),
+    Endpoint("POST", "/projects/{project}/reviews/flags/{caption}/resolve/", LEADS, 302),
+    Endpoint("GET", "/projects/{project}/reviews/{review}/", REVIEWERS, 200),
+    Endpoint("GET", "/projects/{project}/reviews/{review}/results/", EVERYONE, 200),
+    Endpoint("POST", "/projects/{project}/reviews/{review}/frames/{position}/vote/", REVIEWERS, 302, data=VOTE),
+    Endpoint(
+        "POST", "/projects/{project}/reviews/{review}/frames/{position}/correct/", REVIEWERS, 302,
+        data={"side": "A", "field": "scene", "value": "Corrected in the matrix."},
+    ),  # fmt: skip
     Endpoint("GET", "/jobs/", EVERYONE, 200, project_scoped=False),
     Endpoint("GET", "/jobs/{job}/", EVERYONE, 200),
     Endpoint("GET", "/jobs/{job}/progress/", EVERYONE, 200),
@@ -212,6 +230,17 @@ ENDPOINTS = [
     Endpoint("GET", "/api/projects/{project}/assets/{asset}/", EVERYONE, 200, api=True),
     Endpoint("GET", "/api/projects/{project}/videos/", EVERYONE, 200, api=True),
     Endpoint("POST", "/api/projects/{project}/uploads/", LEADS, 202, api=True, upload="files"),
+    Endpoint("GET", "/api/projects/{project}/reviews/", EVERYONE, 200, api=True),
+    Endpoint("GET", "/api/projects/{project}/reviews/{review}/frame/", REVIEWERS, 200, api=True),
+    Endpoint(
+        "POST", "/api/projects/{project}/reviews/{review}/votes/", REVIEWERS, 201, api=True,
+        data={"position": 0, "choices": {"overall": "B"}},
+    ),  # fmt: skip
+    Endpoint(
+        "POST", "/api/projects/{project}/reviews/{review}/corrections/", REVIEWERS, 201, api=True,
+        data={"position": 0, "side": "B", "fields": {"background": "a corrected meadow"}},
+    ),  # fmt: skip
+    Endpoint("GET", "/api/projects/{project}/reviews/{review}/results/", EVERYONE, 200, api=True),
     Endpoint("GET", "/api/jobs/{job}/", EVERYONE, 200, api=True),
     Endpoint("POST", "/api/jobs/{job}/cancel/", LEADS, 200, api=True),
 ]
@@ -283,7 +312,19 @@ def _world(project):
         project=project, model_version=captioner, pipeline="detection", asset_ids=[asset.id],
         detection_run=detection_run, created_by=None, enqueue=False,
     )  # fmt: skip
+    second_caption_run = caption_run_start(
+        project=project, model_version=captioner, pipeline="no_detection", asset_ids=[asset.id],
+        created_by=None, enqueue=False,
+    )  # fmt: skip
+    for run, scene in ((caption_run, "Someone in a meadow."), (second_caption_run, "Nobody in a meadow.")):
+        fields = {"scene": scene, "background": "a meadow", "characters": [], "salient_objects": "a kite"}
+        Caption.objects.create(run=run, asset=asset, fields=fields, model_version_label="m")
+    review = review_create(baseline=caption_run, candidate=second_caption_run, created_by=None)
     return {
+        "review": review.id,
+        "position": 0,
+        "caption": review.frames.get().baseline_caption_id,
+        "caption_run2": second_caption_run.id,
         "detector": detector.id,
         "captioner": captioner.id,
         "detection_run": detection_run.id,

@@ -31,10 +31,13 @@ class Action(StrEnum):
     LAUNCH_JOB = "launch_job"
     CANCEL_JOB = "cancel_job"
     MANAGE_LABELING = "manage_labeling"  # push gold sets to Label Studio, sync, resolve conflicts
+    REVIEW_CAPTIONS = "review_captions"  # vote on captions side by side, correct and flag them
+    MANAGE_REVIEWS = "manage_reviews"  # make reviews, resolve flagged and corrected captions
 
 
 EVERYONE = frozenset(Role)
 LEADS = frozenset({Role.LEAD})
+REVIEWERS = frozenset({Role.REVIEWER, Role.LEAD})
 
 POLICY: dict[Action, frozenset[Role]] = {
     Action.VIEW_PROJECT: EVERYONE,
@@ -49,6 +52,8 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.LAUNCH_JOB: LEADS,
     Action.CANCEL_JOB: LEADS,
     Action.MANAGE_LABELING: LEADS,
+    Action.REVIEW_CAPTIONS: REVIEWERS,
+    Action.MANAGE_REVIEWS: LEADS,
 }
 
 

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apps.labeling",
     "apps.training",
     "apps.evaluation",
+    "apps.review",
 ]
 
 MIDDLEWARE = [
