@@ -189,7 +189,10 @@ ENDPOINTS = [
     Endpoint("GET", "/projects/{project}/evaluation/{comparison}/frames/?detector=d", EVERYONE, 200),
     Endpoint("GET", "/projects/{project}/reviews/", EVERYONE, 200),
     Endpoint(
-        "POST", "/projects/{project}/reviews/new/", LEADS, 302,
+        "POST",
+        "/projects/{project}/reviews/new/",
+        LEADS,
+        302,
         data={"baseline": "{caption_run2}", "candidate": "{caption_run}"},
     ),  # fmt: skip
     Endpoint("GET", "/projects/{project}/reviews/flags/", LEADS, 200),
@@ -198,7 +201,10 @@ ENDPOINTS = [
     Endpoint("GET", "/projects/{project}/reviews/{review}/results/", EVERYONE, 200),
     Endpoint("POST", "/projects/{project}/reviews/{review}/frames/{position}/vote/", REVIEWERS, 302, data=VOTE),
     Endpoint(
-        "POST", "/projects/{project}/reviews/{review}/frames/{position}/correct/", REVIEWERS, 302,
+        "POST",
+        "/projects/{project}/reviews/{review}/frames/{position}/correct/",
+        REVIEWERS,
+        302,
         data={"side": "A", "field": "scene", "value": "Corrected in the matrix."},
     ),  # fmt: skip
     Endpoint("GET", "/jobs/", EVERYONE, 200, project_scoped=False),
@@ -233,11 +239,19 @@ ENDPOINTS = [
     Endpoint("GET", "/api/projects/{project}/reviews/", EVERYONE, 200, api=True),
     Endpoint("GET", "/api/projects/{project}/reviews/{review}/frame/", REVIEWERS, 200, api=True),
     Endpoint(
-        "POST", "/api/projects/{project}/reviews/{review}/votes/", REVIEWERS, 201, api=True,
+        "POST",
+        "/api/projects/{project}/reviews/{review}/votes/",
+        REVIEWERS,
+        201,
+        api=True,
         data={"position": 0, "choices": {"overall": "B"}},
     ),  # fmt: skip
     Endpoint(
-        "POST", "/api/projects/{project}/reviews/{review}/corrections/", REVIEWERS, 201, api=True,
+        "POST",
+        "/api/projects/{project}/reviews/{review}/corrections/",
+        REVIEWERS,
+        201,
+        api=True,
         data={"position": 0, "side": "B", "fields": {"background": "a corrected meadow"}},
     ),  # fmt: skip
     Endpoint("GET", "/api/projects/{project}/reviews/{review}/results/", EVERYONE, 200, api=True),
