@@ -70,6 +70,8 @@ demo: venv-ml venv-ls migrate
 	# the three pipelines (no detection / base / fine-tuned detector → captioner) on 100 frames outside
 	# the gold set, CLIPScore, a judge (any model version; here the tiny Qwen), paired tests, the report
 	$(PY) manage.py evaluate "Demo world" --size 100 --judge tiny-qwen2.5-vl --reuse
+	# the reviewers' workspace over that evaluation: base vs fine-tuned captions, blind
+	$(PY) manage.py review "Demo world" --reuse
 	bin/demo urls
 
 stop:

@@ -147,11 +147,15 @@ def _after_write(request, project, review, position: int, advance: bool) -> Http
     page = context["page"]
     if advance and page is not None and page["next"] is not None:
         context = _compare_context(request, project, review, page["next"])
-    if request.htmx:
-        return render(request, "review/_frame.html", context)
     at = context["page"]["frame"].position if context["page"] else 0
+    services.place_set(review=review, reviewer=request.user, position=at)
     url = reverse("review:compare", args=[project.id, review.id])
-    return redirect(f"{url}?{context['query']}&at={at}" if context["query"] else f"{url}?at={at}")
+    url = f"{url}?{context['query']}&at={at}" if context["query"] else f"{url}?at={at}"
+    if request.htmx:
+        response = render(request, "review/_frame.html", context)
+        response["HX-Push-Url"] = url  # a reload shows this frame, not the one the page opened on
+        return response
+    return redirect(url)
 
 
 @login_required
