@@ -199,6 +199,7 @@ ENDPOINTS = [
     Endpoint("POST", "/projects/{project}/reviews/flags/{caption}/resolve/", LEADS, 302),
     Endpoint("GET", "/projects/{project}/reviews/{review}/", REVIEWERS, 200),
     Endpoint("GET", "/projects/{project}/reviews/{review}/results/", EVERYONE, 200),
+    Endpoint("POST", "/projects/{project}/reviews/{review}/pairwise/", LEADS, 302, data={"judge": "{detector}"}),
     Endpoint("POST", "/projects/{project}/reviews/{review}/frames/{position}/vote/", REVIEWERS, 302, data=VOTE),
     Endpoint(
         "POST",

@@ -146,3 +146,25 @@ class ReviewPlace(models.Model):
 
     def __str__(self) -> str:
         return f"{self.review}: {self.reviewer} at frame {self.position + 1}"
+
+
+class PairwiseJudgement(BaseModel):
+    """A judge model's pairwise verdict on one frame of a review (both orders asked), beside the
+    reviewers' votes: which judge mode — 1–10 scores or pairwise — agrees better with people."""
+
+    frame = models.ForeignKey(ReviewFrame, on_delete=models.CASCADE, related_name="pairwise_judgements")
+    judge = models.ForeignKey("modelhub.ModelVersion", on_delete=models.CASCADE, related_name="+")
+    job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=20, help_text="ok | unparsable | error")
+    preferences = models.JSONField(null=True, blank=True, help_text="field → +1 candidate better, 0, -1")
+    forward = models.JSONField(null=True, blank=True, help_text="answer with the candidate as B")
+    backward = models.JSONField(null=True, blank=True, help_text="answer with the candidate as A")
+    raw_forward = models.TextField(blank=True)
+    raw_backward = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["frame", "judge"], name="pairwise_judgement_once")]
+
+    def __str__(self) -> str:
+        return f"{self.judge} on {self.frame}: {self.status}"

@@ -18,6 +18,7 @@ from apps.review.models import (
     VOTE_FIELDS,
     CaptionFlag,
     CaptionRevision,
+    PairwiseJudgement,
     Preference,
     Review,
     ReviewFrame,
@@ -322,9 +323,22 @@ def review_results(*, review: Review) -> dict:
                 people.append(PREFERENCE_VALUE[vote["choices"][field]])
                 scores.append(difference)
         judge.append({"field": field, "label": FIELD_LABELS[field], "scores": agreement(people, scores)})
+    pairwise = _pairwise_agreement(review, votes)
+    modes = []
+    scored = next(row["scores"] for row in judge if row["field"] == "overall")
+    if scored.n:
+        modes.append({"mode": "1–10 scores (the evaluation's judge)", "agreement": scored})
+    for row in pairwise:
+        overall = row["fields"][-1]["agreement"]
+        if overall.n:
+            modes.append({"mode": f"pairwise, both orders ({row['judge']})", "agreement": overall})
+    ranked = [mode for mode in modes if mode["agreement"].kappa is not None]
     return {
         "votes": len(votes),
         "frames_voted": len({v["frame_id"] for v in votes}),
+        "pairwise": pairwise,
+        "modes": modes,
+        "best_mode": max(ranked, key=lambda mode: mode["agreement"].kappa)["mode"] if len(ranked) > 1 else None,
         "fields": [FIELD_LABELS[f] for f in VOTE_FIELDS],
         "pooled": pooled,
         "per_reviewer": per_reviewer,
@@ -332,6 +346,35 @@ def review_results(*, review: Review) -> dict:
         "judge": judge,
         "judged": any(row["scores"].n for row in judge),
     }
+
+
+def _pairwise_agreement(review: Review, votes: list[dict]) -> list[dict]:
+    """Per judge model that compared this review's pairs: its combined verdicts against every vote."""
+    from workers.metrics.agreement import agreement
+
+    judged: dict[tuple[int, str], dict[int, dict]] = defaultdict(dict)
+    statuses: dict[int, dict[str, int]] = defaultdict(lambda: {"ok": 0, "unparsable": 0, "error": 0})
+    rows = PairwiseJudgement.objects.filter(frame__review=review).values(
+        "judge_id", "judge__name", "frame_id", "status", "preferences"
+    )
+    for row in rows:
+        statuses[row["judge_id"]][row["status"]] = statuses[row["judge_id"]].get(row["status"], 0) + 1
+        if row["status"] == "ok":
+            judged[(row["judge_id"], row["judge__name"])][row["frame_id"]] = row["preferences"]
+    names = {row["judge_id"]: row["judge__name"] for row in rows}
+    results = []
+    for judge_id, name in sorted(names.items(), key=lambda item: item[1]):
+        verdicts = judged.get((judge_id, name), {})
+        fields = []
+        for field in VOTE_FIELDS:
+            people, machine = [], []
+            for vote in votes:
+                if field in vote["choices"] and vote["frame_id"] in verdicts:
+                    people.append(PREFERENCE_VALUE[vote["choices"][field]])
+                    machine.append(verdicts[vote["frame_id"]][field])
+            fields.append({"field": field, "label": FIELD_LABELS[field], "agreement": agreement(people, machine)})
+        results.append({"judge": name, "frames": len(verdicts), "statuses": statuses[judge_id], "fields": fields})
+    return results
 
 
 def review_tallies(*, review: Review, reviewer: User) -> dict:

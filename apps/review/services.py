@@ -10,15 +10,19 @@ from apps.captioning.models import Caption, CaptionRun
 from apps.core.errors import ApplicationError
 from apps.core.permissions import Action, can
 from apps.evaluation.models import CaptionScore, Comparison
+from apps.jobs.models import Job
+from apps.jobs.services import job_create
 from apps.labeling.models import LabelingProject
 from apps.labeling.selectors import gold_label_map
 from apps.media.selectors import ground_truth_names
+from apps.modelhub.models import ModelVersion
 from apps.review.models import (
     FIELDS,
     VOTE_FIELDS,
     CaptionFlag,
     CaptionFlagKind,
     CaptionRevision,
+    PairwiseJudgement,
     Preference,
     Review,
     ReviewFrame,
@@ -282,3 +286,35 @@ def place_set(*, review: Review, reviewer: User, position: int) -> None:
                 ReviewPlace.objects.create(review=review, reviewer=reviewer, position=position)
         except IntegrityError:
             ReviewPlace.objects.filter(review=review, reviewer=reviewer).update(position=position)
+
+
+def pairwise_judge_start(*, review: Review, judge: ModelVersion, created_by: User | None, enqueue: bool = True) -> Job:
+    """Ask a judge model about every frame's two captions, in both orders (a job on the VLM queue)."""
+    if judge.project_id != review.project_id:
+        raise ApplicationError("The judge belongs to another project.")
+    return job_create(
+        kind="review_pairwise_judge",
+        project=review.project,
+        created_by=created_by,
+        params={"review_id": review.id, "judge_id": judge.id},
+        enqueue=enqueue,
+    )
+
+
+def pairwise_judgements_record(*, judge: ModelVersion, job: Job | None, rows) -> None:
+    """Store each frame's verdict once: a retried chunk finds it there."""
+    for row in rows:
+        PairwiseJudgement.objects.get_or_create(
+            frame_id=row.key,
+            judge=judge,
+            defaults={
+                "job": job,
+                "status": row.status,
+                "preferences": row.preferences,
+                "forward": row.forward,
+                "backward": row.backward,
+                "raw_forward": row.raw[0],
+                "raw_backward": row.raw[1],
+                "error": row.error,
+            },
+        )

@@ -10,6 +10,7 @@ urlpatterns = [
     path("projects/<int:project_id>/reviews/flags/<int:caption_id>/resolve/", views.resolve, name="resolve"),
     path("projects/<int:project_id>/reviews/<int:review_id>/", views.compare, name="compare"),
     path("projects/<int:project_id>/reviews/<int:review_id>/results/", views.results, name="results"),
+    path("projects/<int:project_id>/reviews/<int:review_id>/pairwise/", views.pairwise, name="pairwise"),
     path("projects/<int:project_id>/reviews/<int:review_id>/frames/<int:position>/vote/", views.vote, name="vote"),
     path(
         "projects/<int:project_id>/reviews/<int:review_id>/frames/<int:position>/correct/",

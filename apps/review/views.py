@@ -15,6 +15,7 @@ from apps.captioning.models import Caption, CaptionRun
 from apps.core.errors import ApplicationError
 from apps.core.permissions import Action, authorize, can
 from apps.evaluation.models import Comparison
+from apps.modelhub.models import ModelVersion
 from apps.projects.selectors import project_get
 from apps.review import selectors, services
 from apps.review.models import FIELDS, VOTE_FIELDS, CaptionFlagKind, ReviewFrame
@@ -226,12 +227,42 @@ def _characters_from_text(text: str) -> list[dict]:
     return mentions
 
 
+class PairwiseJudgeForm(forms.Form):
+    judge = forms.TypedChoiceField(coerce=int)
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        versions = ModelVersion.objects.filter(project=project).order_by("role", "name")
+        self.fields["judge"].choices = [(v.id, f"{v.name} ({v.get_role_display()})") for v in versions]
+
+
 @login_required
 def results(request: HttpRequest, project_id: int, review_id: int) -> HttpResponse:
     project = project_get(user=request.user, project_id=project_id)
     review = selectors.review_get(project=project, review_id=review_id)
-    context = {"project": project, "review": review, "results": selectors.review_results(review=review)}
+    context = {
+        "project": project,
+        "review": review,
+        "results": selectors.review_results(review=review),
+        "judge_form": PairwiseJudgeForm(project=project) if can(request.user, Action.RUN_MODELS) else None,
+    }
     return render(request, "review/results.html", context)
+
+
+@login_required
+@require_POST
+def pairwise(request: HttpRequest, project_id: int, review_id: int) -> HttpResponse:
+    project = project_get(user=request.user, project_id=project_id)
+    authorize(request.user, Action.RUN_MODELS)
+    review = selectors.review_get(project=project, review_id=review_id)
+    form = PairwiseJudgeForm(request.POST, project=project)
+    if not form.is_valid():
+        messages.error(request, f"Check the form: {form.errors.as_text()}")
+        return redirect("review:results", project_id=project.id, review_id=review.id)
+    judge = ModelVersion.objects.get(project=project, id=form.cleaned_data["judge"])
+    job = services.pairwise_judge_start(review=review, judge=judge, created_by=request.user)
+    messages.success(request, f"{judge.name} is comparing the pairs: job #{job.id}.")
+    return redirect("jobs:detail", job_id=job.id)
 
 
 @login_required

@@ -221,3 +221,46 @@ def test_the_api_votes_corrects_and_reports(project, reviewer, api_client):
     assert api_client.get(f"{base}/frame/?at=2").json()["captions"]["A"]["fields"]["scene"] == "Fixed."
     results = api_client.get(f"{base}/results/").json()
     assert results["win_rates"]["overall"]["wins"] == 1 and results["votes"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pairwise_judge_job_compares_every_pair_and_the_results_rank_the_judge_modes(settings, tmp_path):
+    from apps.jobs.runner import job_execute
+    from apps.modelhub.models import ModelVersion
+    from tests.factories import ProjectFactory
+
+    settings.MODEL_PROFILE, settings.MODELS_DIR = "tiny", tmp_path / "models"
+    project = ProjectFactory()
+    review, _, _ = review_world(project, frames=3)
+    reviewer = _member(project, Role.REVIEWER)
+    for frame, prefer in zip(review.frames.order_by("position"), ["candidate", "baseline", "same"], strict=True):
+        services.vote_record(
+            frame=frame, reviewer=reviewer, choices={"overall": _shown(review, reviewer, frame, prefer)}
+        )
+    judge = ModelVersion.objects.get(project=project, role="detector", is_default=True)
+    judge.settings = {"constrained": True, "max_new_tokens": 96}  # a random toy answers in its schema
+    judge.save()
+    job = services.pairwise_judge_start(review=review, judge=judge, created_by=None, enqueue=False)
+    job_execute(job.id)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    assert job.result["frames"] == 3 and job.result["ok"] == 3
+    again = services.pairwise_judge_start(review=review, judge=judge, created_by=None, enqueue=False)
+    job_execute(again.id)  # every frame judged already: nothing asked twice
+    assert review.frames.get(position=0).pairwise_judgements.count() == 1
+
+    results = selectors.review_results(review=review)
+    (pairwise,) = results["pairwise"]
+    assert pairwise["judge"] == judge.name and pairwise["statuses"]["ok"] == 3
+    overall = pairwise["fields"][-1]["agreement"]
+    judged = {frame.id: frame.pairwise_judgements.get().preferences["overall"] for frame in review.frames.all()}
+    people = [1, -1, 0]
+    machine = [judged[frame.id] for frame in review.frames.order_by("position")]
+    assert overall == agreement(people, machine)
+    assert [mode["mode"] for mode in results["modes"]] == [f"pairwise, both orders ({judge.name})"]
+    from django.test import Client
+
+    client = Client()
+    client.force_login(reviewer)
+    page = unescape(client.get(f"/projects/{project.id}/reviews/{review.id}/results/").content.decode())
+    assert f"pairwise, both orders ({judge.name})" in page and "3 pairs answered" in page
