@@ -32,6 +32,7 @@ from apps.review.models import (
 from apps.review.selectors import candidate_side, caption_fields_current, caption_names
 
 FRAME_BATCH = 1000
+REVISION_ATTEMPTS = 5
 SIDES = ("A", "B")
 
 
@@ -250,10 +251,21 @@ def caption_correct(*, caption: Caption, fields: Mapping, author: User, review: 
         raise ApplicationError(f"The correction does not fit the caption schema: {exc}", field="fields") from None
     if cleaned == current:
         raise ApplicationError("The correction changes nothing.", field="fields")
-    last = caption.revisions.order_by("-number").first()
-    revision = CaptionRevision.objects.create(
-        caption=caption, number=(last.number + 1) if last else 1, fields=cleaned, author=author, note=note[:500]
-    )
+    for attempt in range(REVISION_ATTEMPTS):
+        last = caption.revisions.order_by("-number").first()
+        try:
+            with transaction.atomic():  # where the row lock above is a no-op (SQLite): the unique number decides
+                revision = CaptionRevision.objects.create(
+                    caption=caption,
+                    number=(last.number + 1) if last else 1,
+                    fields=cleaned,
+                    author=author,
+                    note=note[:500],
+                )
+            break
+        except IntegrityError:
+            if attempt == REVISION_ATTEMPTS - 1:
+                raise ApplicationError("Others are correcting this caption right now: try again.") from None
     flag = _flag_raise(caption_id=caption.id, review=review, kind=CaptionFlagKind.CORRECTED, user=author, comment=note)
     if can(author, Action.MANAGE_REVIEWS):
         _resolve([flag], author, "a lead's own correction")

@@ -264,3 +264,43 @@ def test_a_pairwise_judge_job_compares_every_pair_and_the_results_rank_the_judge
     client.force_login(reviewer)
     page = unescape(client.get(f"/projects/{project.id}/reviews/{review.id}/results/").content.decode())
     assert f"pairwise, both orders ({judge.name})" in page and "3 pairs answered" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reviewers_each_keep_one_vote_per_frame_and_every_correction(role_groups):
+    import threading
+
+    from django.test import Client
+
+    from tests.factories import ProjectFactory
+
+    project = ProjectFactory()
+    review, _, _ = review_world(project, frames=6)
+    reviewers = [_member(project, Role.REVIEWER) for _ in range(3)]
+    url = f"/projects/{project.id}/reviews/{review.id}/frames"
+    statuses: list[int] = []
+
+    def work(user, tab: int):
+        client = Client()
+        client.force_login(user)
+        for frame in review.frames.order_by("position"):
+            choice = _shown(review, user, frame, "candidate" if (frame.position + tab) % 2 else "baseline")
+            statuses.append(client.post(f"{url}/{frame.position}/vote/", {"choice_overall": choice}).status_code)
+        text = f"Corrected by {user.username} in tab {tab}."
+        statuses.append(client.post(f"{url}/0/correct/", {"side": "A", "field": "scene", "value": text}).status_code)
+
+    # Every reviewer in two tabs at once: six writers on the same frames and the same captions.
+    threads = [threading.Thread(target=work, args=(user, tab)) for user in reviewers for tab in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses and set(statuses) == {302}
+    assert ReviewVote.objects.count() == 3 * 6  # one per reviewer and frame: a second tab replaced the first
+    for user in reviewers:
+        assert ReviewVote.objects.filter(reviewer=user).values("frame").distinct().count() == 6
+    numbers = sorted(CaptionRevision.objects.values_list("caption_id", "number"))
+    assert len(numbers) == len(set(numbers)) == 6  # six corrections, none lost, numbered without gaps per caption
+    for caption_id in {c for c, _ in numbers}:
+        mine = [n for c, n in numbers if c == caption_id]
+        assert mine == list(range(1, len(mine) + 1))
