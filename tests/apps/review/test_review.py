@@ -305,3 +305,33 @@ def test_concurrent_reviewers_each_keep_one_vote_per_frame_and_every_correction(
     for caption_id in {c for c, _ in numbers}:
         mine = [n for c, n in numbers if c == caption_id]
         assert mine == list(range(1, len(mine) + 1))
+
+
+def test_open_mode_names_the_pipelines_shows_the_judge_and_every_pipeline_and_takes_no_vote(project, reviewer, client):
+    from apps.captioning.models import Caption, CaptionRun
+
+    _, baseline, candidate = review_world(project, frames=3)
+    third = CaptionRun.objects.create(
+        project=project, model_version=baseline.model_version, pipeline="no_detection", asset_ids=baseline.asset_ids
+    )
+    for caption in Caption.objects.filter(run=candidate):
+        Caption.objects.create(
+            run=third, asset_id=caption.asset_id, fields={**caption.fields, "scene": "Everyone is here."},
+            model_version_label="x",
+        )  # fmt: skip
+    review = services.review_create(
+        baseline=baseline, candidate=candidate, created_by=None, labels=("base pipeline", "tuned pipeline"),
+        context=[(third, "no detection")],
+    )  # fmt: skip
+    review.frames.update(judge_baseline={"scene": 3}, judge_candidate={"scene": 9}, judge_difference=6.0)
+    client.force_login(reviewer)
+    url = f"/projects/{project.id}/reviews/{review.id}/"
+    blind = unescape(client.get(url).content.decode())
+    assert "Everyone is here." not in blind and 'title="judge score"' not in blind and 'id="vote-form"' in blind
+    opened = unescape(client.get(f"{url}?mode=open").content.decode())
+    assert "tuned pipeline" in opened and "base pipeline" in opened and "no detection" in opened
+    assert "Everyone is here." in opened and 'title="judge score">9<' in opened
+    assert 'id="vote-form"' not in opened and "votes are cast in blind mode" in opened
+    # The judge-difference filter reads the same precomputed column.
+    assert "No frame matches" in client.get(f"{url}?judge=7").content.decode()
+    assert "Frame 1 of 3" in client.get(f"{url}?judge=6").content.decode()
