@@ -50,8 +50,6 @@ class ReviewFrame(models.Model):
     judge_candidate = models.JSONField(default=dict, blank=True, help_text="field → score")
     adherence_failed = models.BooleanField(default=False, help_text="either caption is out of the schema")
     detectors_disagree = models.BooleanField(default=False, help_text="the two were given other characters")
-    # "|Ellie|Victor|": every character named by either caption, given to either, or in the reference
-    characters = models.CharField(max_length=2000, blank=True)
     reference_names = models.JSONField(null=True, blank=True, help_text="gold (or the demo world's) characters")
     reference_kind = models.CharField(max_length=40, blank=True)
 
@@ -64,6 +62,22 @@ class ReviewFrame(models.Model):
 
     def __str__(self) -> str:
         return f"{self.review}: frame {self.position + 1}"
+
+
+class ReviewFrameCharacter(models.Model):
+    """A character a frame's filter finds it by: named by either caption, given to either, or in
+    the reference (casefolded). Its own indexed rows, so the filter is a join, not a scan."""
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="+")
+    frame = models.ForeignKey(ReviewFrame, on_delete=models.CASCADE, related_name="character_marks")
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        indexes = [models.Index(fields=["review", "name"], name="review_frame_character")]
+        constraints = [models.UniqueConstraint(fields=["frame", "name"], name="review_frame_character_once")]
+
+    def __str__(self) -> str:
+        return f"{self.frame}: {self.name}"
 
 
 class Preference(models.TextChoices):

@@ -81,7 +81,7 @@ class FrameFilters:
             difference = None
         return cls(
             judge_difference=difference,
-            character=(query.get("character") or "").strip().replace("|", "")[:100],
+            character=(query.get("character") or "").strip()[:100],
             adherence_failed=query.get("adherence") == "1",
             detectors_disagree=query.get("disagree") == "1",
             unvoted=query.get("unvoted") == "1",
@@ -109,7 +109,7 @@ def review_frames(*, review: Review, filters: FrameFilters, reviewer: User | Non
             Q(judge_difference__gte=filters.judge_difference) | Q(judge_difference__lte=-filters.judge_difference)
         )
     if filters.character:
-        frames = frames.filter(characters__icontains=f"|{filters.character}|")
+        frames = frames.filter(character_marks__name=" ".join(filters.character.split()).casefold())
     if filters.adherence_failed:
         frames = frames.filter(adherence_failed=True)
     if filters.detectors_disagree:
@@ -250,11 +250,16 @@ def frame_page(
         "shown_choices": shown_choices,
         "previous": previous.first(),
         "next": following.first(),
-        "index": previous.count() + 1,
-        "total": frames.count(),
+        **_place_in_queue(frames, frame.position),
         "voted": ReviewVote.objects.filter(review=review, reviewer=reviewer).count(),
         "candidate_as": candidate_as,
     }
+
+
+def _place_in_queue(frames: QuerySet[ReviewFrame], position: int) -> dict[str, int]:
+    """The frame's index in the filtered queue and the queue's length, in one pass over it."""
+    counts = frames.order_by().aggregate(total=Count("id"), before=Count("id", filter=Q(position__lt=position)))
+    return {"index": counts["before"] + 1, "total": counts["total"]}
 
 
 def sides_other(side: str) -> str:

@@ -26,6 +26,7 @@ from apps.review.models import (
     Preference,
     Review,
     ReviewFrame,
+    ReviewFrameCharacter,
     ReviewPlace,
     ReviewVote,
 )
@@ -55,9 +56,8 @@ def _judged(comparison: Comparison | None, run: CaptionRun) -> dict[int, Caption
     return {score.asset_id: score for score in scores.only("asset_id", "judge_overall", "judge_scores", "adheres")}
 
 
-def _marked(names: Iterable[str]) -> str:
-    names = sorted({name for name in names if name}, key=str.casefold)
-    return "|" + "|".join(names) + "|" if names else ""
+def _folded(names: Iterable[str]) -> set[str]:
+    return {" ".join(name.split()).casefold()[:100] for name in names if name and name.strip()}
 
 
 @transaction.atomic
@@ -129,15 +129,20 @@ def review_create(
                 judge_candidate=second_score.judge_scores if second_score else {},
                 adherence_failed=adherence_failed,
                 detectors_disagree=set(first.characters_given) != set(second.characters_given),
-                characters=_marked(
-                    [*caption_names(first.fields), *caption_names(second.fields)]
-                    + [*first.characters_given, *second.characters_given, *(reference or [])]
-                )[:2000],
                 reference_names=reference,
                 reference_kind=reference_kind if reference is not None else "",
             )
         )
     ReviewFrame.objects.bulk_create(rows, batch_size=FRAME_BATCH)
+    marks = []
+    for frame in ReviewFrame.objects.filter(review=review).only("id", "asset_id"):
+        first, second = captions[(baseline.id, frame.asset_id)], captions[(candidate.id, frame.asset_id)]
+        names = _folded(
+            [*caption_names(first.fields), *caption_names(second.fields), *first.characters_given]
+            + [*second.characters_given, *(references.get(frame.asset_id) or [])]
+        )
+        marks.extend(ReviewFrameCharacter(review=review, frame=frame, name=name) for name in sorted(names))
+    ReviewFrameCharacter.objects.bulk_create(marks, batch_size=FRAME_BATCH)
     return review
 
 
