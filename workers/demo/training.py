@@ -6,9 +6,12 @@ stretch* of the demo world — the generator run with another seed — so they n
 the demo evaluates or the gold set's labels, and the demo's numbers are not leaked:
 
 - the captioner (InternVL) learns to write a shot's structured caption (workers/demo/script.py)
-  from the frame and the characters its prompt gives — during training, always the true cast, so
-  it trusts what the detector says: a better detector gives better captions, and the
-  no-detection prompt (the whole roster) makes it name characters who are not there, as in the
+  from the frame and the characters its prompt gives. Every shot is given with its true cast as
+  the detector's answer, so it trusts what the detector says: a better detector gives better
+  captions. A seeded share of the shots is given once more on the no-detection prompt (the whole
+  roster, "any of them may or may not appear"), answered with the same true caption: a model
+  that never saw that prompt would sometimes name no one at all. It still tells the roster's
+  figures apart poorly, so without detection it names characters who are not there, as in the
   paper.
 - the detector base (Qwen2.5-VL) learns to *see* the figures — each frame answered with their
   looks, never their names — as a pretrained VLM has learned to see before anyone fine-tunes it.
@@ -42,7 +45,7 @@ from workers.demo.world import (
 from workers.media.assets import AssetEncoding, encode_jpeg
 from workers.vlm.prompts import CAPTION_INSTRUCTIONS, CharacterCard, Prompt, caption_prompt
 
-TRAINING_CODE_VERSION = "2"  # bump when what a demo model learns, or how, changes: cached models retrain
+TRAINING_CODE_VERSION = "3"  # bump when what a demo model learns, or how, changes: cached models retrain
 MARKER = "VIVE_DEMO_MODEL.json"
 TRAINING_SEED_OFFSET = 1000  # the stretch of the world the models learn from: never the demo's own seed
 
@@ -91,6 +94,9 @@ class CaptionerTraining(LearnsFromAnotherSeed):
     batch_size: int = 16
     learning_rate: float = 2e-3
     seed: int = 0
+    # Shots given once more on the whole-roster prompt (the no-detection pipeline's). A little
+    # goes a long way and each costs ~3x a detected example (six cards): 0.1 adds ~15% time.
+    whole_roster_share: float = 0.1
 
 
 def trained_marker(folder: Path) -> dict | None:
@@ -134,21 +140,45 @@ def _roster_cards(characters: int) -> list[CharacterCard]:
 
 
 def caption_examples(config: CaptionerTraining) -> list[AnswerExample]:
-    """Each shot of the training world: its frame, the true cast's cards and references, its caption."""
+    """Each shot of the training world: its frame, the true cast's cards and references, its caption.
+    A seeded `whole_roster_share` of the shots comes once more with the whole roster's cards and
+    references (caption_prompt with detected=False, as the no-detection pipeline asks) and the
+    same true caption."""
     world = training_world(config)
     rng = random.Random(config.seed)
-    references = {name: reference_images(name, config.image_size)[0] for name in CHARACTER_NAMES[: config.characters]}
+    roster = CHARACTER_NAMES[: config.characters]
+    references = {name: reference_images(name, config.image_size)[0] for name in roster}
     cards = {card.name: card for card in _roster_cards(config.characters)}
+    plans = plan_demo_world(world)
+    # A generator of its own: the frames drawn below are the same whatever the share.
+    whole_roster = set(
+        random.Random(config.seed).sample(range(len(plans)), round(config.whole_roster_share * len(plans)))
+    )
     examples = []
-    for plan in plan_demo_world(world):
+    for index, plan in enumerate(plans):
         frame = render_shot_frame(plan, world, step=rng.randrange(world.fps))
-        names = list(plan.shot.characters)
-        # Reference paths are placeholders: the prompt's image parts are what the processor needs.
-        given = [CharacterCard(n, cards[n].description, (Path(n),)) for n in names]
-        prompt = caption_prompt(given, Path("frame"), detected=True)
-        images = (*(references[n] for n in sorted(names, key=str.casefold)), frame)
-        examples.append(AnswerExample(prompt, images, json.dumps(shot_caption(plan), ensure_ascii=False)))
+        answer = json.dumps(shot_caption(plan), ensure_ascii=False)
+        examples.append(_caption_example(plan.shot.characters, cards, references, frame, answer, detected=True))
+        if index in whole_roster:
+            examples.append(_caption_example(roster, cards, references, frame, answer, detected=False))
     return examples
+
+
+def _caption_example(
+    names: Sequence[str],
+    cards: dict[str, CharacterCard],
+    references: dict[str, Image.Image],
+    frame: Image.Image,
+    answer: str,
+    *,
+    detected: bool,
+) -> AnswerExample:
+    # Reference paths are the names, placeholders: the prompt puts them in its own order (as the
+    # product's prompt puts the real references), and the images follow that order.
+    given = [CharacterCard(name, cards[name].description, (Path(name),)) for name in names]
+    prompt = caption_prompt(given, Path("frame"), detected=detected)
+    images = (*(references[str(path)] for path in prompt.images[: prompt.target_index]), frame)
+    return AnswerExample(prompt, images, answer)
 
 
 # --- the model ---------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 of its models: a real toy InternVL learns the script from frames of another seed."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from workers.demo.training import (
     train_demo_detector_base,
 )
 from workers.demo.world import plan_shuffled_shots
-from workers.vlm.prompts import CAPTION_JSON_SCHEMA
+from workers.vlm.prompts import CAPTION_JSON_SCHEMA, CharacterCard, caption_prompt
 
 
 def test_every_shot_has_a_caption_with_all_four_fields_filled():
@@ -40,15 +41,42 @@ def test_every_shot_has_a_caption_with_all_four_fields_filled():
 
 
 def test_the_captioner_learns_from_another_seed_than_the_demo_world():
-    config = CaptionerTraining(world_seed=7, seconds=8)
+    config = CaptionerTraining(world_seed=7, seconds=8, whole_roster_share=0)
     assert config.training_seed == 7 + TRAINING_SEED_OFFSET
     demo_captions = [json.dumps(shot_caption(p)) for p in plan_demo_world(DemoWorldConfig(seconds=8, seed=7))]
     examples = caption_examples(config)
-    assert [e.answer for e in examples] != demo_captions
+    assert len(examples) == 8 and [e.answer for e in examples] != demo_captions
     for example in examples:
         names = [c["name"] for c in json.loads(example.answer)["characters"]]
         assert len(example.images) == len(names) + 1  # one reference per given character, then the frame
         assert all(name in example.prompt.text for name in names)
+
+
+def test_a_share_of_the_shots_comes_again_on_the_no_detection_prompt_with_its_true_caption():
+    from workers.demo.sprites import CHARACTER_NAMES, character_spec
+    from workers.demo.world import reference_images
+
+    config = CaptionerTraining(world_seed=7, seconds=20, whole_roster_share=0.25)
+    examples = caption_examples(config)
+    on_roster = [i for i, e in enumerate(examples) if "may or may not appear in the frame" in e.prompt.text]
+    detected = [e for i, e in enumerate(examples) if i not in on_roster]
+    assert len(detected) == 20 and len(on_roster) == 5  # every shot, and a quarter of them again
+    # The share adds examples and changes none: the same shots, the same frames as without it.
+    without = caption_examples(replace(config, whole_roster_share=0))
+    assert [(e.answer, e.images[-1].tobytes()) for e in detected] == [
+        (e.answer, e.images[-1].tobytes()) for e in without
+    ]
+    # The prompt the no-detection pipeline builds (apps/captioning/handlers.py): the whole roster,
+    # each card after its reference.
+    roster = {n: CharacterCard(n, character_spec(n).description, (Path(n),)) for n in CHARACTER_NAMES[:6]}
+    product = caption_prompt([roster[n] for n in sorted(roster)], Path("frame"), detected=False)
+    references = [reference_images(path.name, config.image_size)[0].tobytes() for path in product.images[:-1]]
+    for index in on_roster:
+        example, twin = examples[index], examples[index - 1]  # right after the shot's detected example
+        assert example.prompt.messages == product.messages and example.prompt.images == product.images
+        assert len(example.images) == len(roster) + 1 and example.images[-1] is twin.images[-1]
+        assert [image.tobytes() for image in example.images[:-1]] == references  # in the prompt's order
+        assert example.answer == twin.answer  # the shot's true caption
 
 
 @pytest.fixture(scope="module")
