@@ -91,6 +91,12 @@ def test_runs_are_reused_until_the_roster_or_the_labels_change():
     assert Comparison.objects.count() == 1 and "Reusing job" in again
     report_line = next(line for line in first.splitlines() if "report:" in line)
     assert report_line in again  # the same comparison's report
+    # The evaluation made detection runs of its own; `caption` still means the newest one started by hand.
+    by_hand = DetectionRun.objects.order_by("id")[2]
+    assert DetectionRun.objects.count() > 3
+    command("caption", pid, "--limit", "2", "--reuse")
+    assert CaptionRun.objects.order_by("-id").first().detection_run == by_hand
+    assert "Reusing job" in command("caption", pid, "--limit", "2", "--reuse")
 
     # An annotator changes a label: the gold labels are new inputs, so training runs again.
     label = GoldLabel.objects.filter(labeling_project=labeling_project).order_by("id").first()

@@ -4,6 +4,7 @@ from apps.captioning.models import CaptionPipeline, DetectionRun
 from apps.captioning.selectors import caption_run_done_before
 from apps.captioning.services import caption_run_start
 from apps.curation.management.commands._curation_command import CurationCommand
+from apps.evaluation.models import ComparisonPipeline
 from apps.modelhub.models import ModelRole
 from apps.modelhub.selectors import model_version_pick
 from apps.modelhub.services import model_versions_ensure
@@ -16,7 +17,9 @@ class Command(CurationCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
         parser.add_argument("--pipeline", choices=CaptionPipeline.values, default=CaptionPipeline.DETECTION)
-        parser.add_argument("--detection-run", type=int, default=None, help="default: the latest")
+        parser.add_argument(
+            "--detection-run", type=int, default=None, help="default: the latest (not an evaluation's own)"
+        )
         parser.add_argument("--assets", type=int, nargs="*", default=None, help="default: the detection run's frames")
         parser.add_argument("--limit", type=int, default=None, help="caption only the first N frames")
         parser.add_argument("--model", default="", help="captioner name (default: the project's default)")
@@ -26,7 +29,12 @@ class Command(CurationCommand):
         model_versions_ensure(project=project_obj)
         version = model_version_pick(project=project_obj, role=ModelRole.CAPTIONER, name=model)
         runs = DetectionRun.objects.filter(project=project_obj).order_by("-id")
-        run = runs.filter(id=detection_run).first() if detection_run else runs.first()
+        # Default: the newest run someone started, not an evaluation's stage (its pipelines' runs).
+        stages = ComparisonPipeline.objects.filter(comparison__project=project_obj)
+        started = runs.exclude(
+            id__in=[i for pair in stages.values_list("eval_detection_run", "test_detection_run") for i in pair if i]
+        )
+        run = runs.filter(id=detection_run).first() if detection_run else (started.first() or runs.first())
         if pipeline == CaptionPipeline.DETECTION and run is None:
             raise CommandError("No detection run: run `manage.py detect` first.")
         asset_ids = assets if assets is not None else (run.asset_ids if run else [])
