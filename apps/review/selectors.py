@@ -186,38 +186,30 @@ def frame_page(
     by_id = {caption.id: caption for caption in captions}
     candidate_as = candidate_side(review.id, reviewer.id, frame.asset_id)
     sides = {candidate_as: frame.candidate_caption_id, ("B" if candidate_as == "A" else "A"): frame.baseline_caption_id}
+
+    def column(caption: Caption, side: str, label: str, judge: dict) -> dict:
+        return {
+            "side": side,
+            "label": label,
+            "caption": caption,
+            "fields": _current(caption, revisions),
+            "original": caption.fields,
+            "revision": revisions.get(caption.id),
+            "flags": open_flags.get(caption.id, []),
+            "given": caption.characters_given,
+            "judge": judge,
+        }
+
     columns = []
     for side in ("A", "B"):
         caption = by_id[sides[side]]
         is_candidate = caption.id == frame.candidate_caption_id
-        columns.append(
-            {
-                "side": side,
-                "label": (review.candidate_label if is_candidate else review.baseline_label) if not blind else "",
-                "caption": caption,
-                "fields": _current(caption, revisions),
-                "original": caption.fields,
-                "revision": revisions.get(caption.id),
-                "flags": open_flags.get(caption.id, []),
-                "given": caption.characters_given,
-                "judge": (frame.judge_candidate if is_candidate else frame.judge_baseline) if not blind else {},
-            }
-        )
+        label = review.candidate_label if is_candidate else review.baseline_label
+        judge = frame.judge_candidate if is_candidate else frame.judge_baseline
+        columns.append(column(caption, side, "" if blind else label, {} if blind else judge))
     for caption in captions:
         if caption.run_id in context_runs and caption.id not in sides.values():
-            columns.append(
-                {
-                    "side": "",
-                    "label": context_runs[caption.run_id],
-                    "caption": caption,
-                    "fields": _current(caption, revisions),
-                    "original": caption.fields,
-                    "revision": revisions.get(caption.id),
-                    "flags": open_flags.get(caption.id, []),
-                    "given": caption.characters_given,
-                    "judge": {},
-                }
-            )
+            columns.append(column(caption, "", context_runs[caption.run_id], {}))
     rows = []
     for field in FIELDS:
         texts = [field_text(column["fields"], field) for column in columns]
