@@ -4,6 +4,7 @@ from dataclasses import asdict
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -50,7 +51,8 @@ class ReviewFrameApi(APIView):
     characters each was given, the frame's reference characters, and this reviewer's vote."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("at", int, description="position in the review (default: where you stopped)")]
+        parameters=[OpenApiParameter("at", int, description="position in the review (default: where you stopped)")],
+        responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request, project_id: int, review_id: int):
         review = _review(request, project_id, review_id, Action.REVIEW_CAPTIONS)
@@ -91,6 +93,9 @@ class ReviewFrameApi(APIView):
 
 class VoteApi(APIView):
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ReviewVoteInput"
+
         class FlagSerializer(serializers.Serializer):
             side = SIDE
             kind = serializers.ChoiceField(choices=[k.value for k in CaptionFlagKind if k != CaptionFlagKind.CORRECTED])
@@ -118,6 +123,9 @@ class VoteApi(APIView):
 
 class CorrectionApi(APIView):
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ReviewCorrectionInput"
+
         position = serializers.IntegerField(min_value=0)
         side = SIDE
         fields = serializers.DictField(help_text=f"any of {', '.join(FIELDS)}")
@@ -139,6 +147,7 @@ class CorrectionApi(APIView):
 
 
 class ResultsApi(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, project_id: int, review_id: int):
         review = _review(request, project_id, review_id, Action.VIEW_PROJECT)
         results = selectors.review_results(review=review)
