@@ -72,6 +72,9 @@ demo: venv-ml venv-ls migrate
 	$(PY) manage.py evaluate "Demo world" --size 100 --judge tiny-qwen2.5-vl --reuse
 	# the reviewers' workspace over that evaluation: base vs fine-tuned captions, blind
 	$(PY) manage.py review "Demo world" --reuse
+	# the captioned dataset for a trainer: the best caption of every frame, reviewers' corrections applied,
+	# as a Hugging Face imagefolder (other formats: --format jsonl|dense|kohya|webdataset)
+	$(PY) manage.py export "Demo world" --format hf --best --reuse
 	bin/demo urls
 
 stop:

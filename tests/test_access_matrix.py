@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from PIL import Image
@@ -22,6 +23,7 @@ from apps.core.permissions import Role
 from apps.curation import services as curation_services
 from apps.curation.vectors import vectors_to_file
 from apps.evaluation.models import Comparison, EvalSet
+from apps.exports.models import Export
 from apps.labeling.models import LabelingProject, LabelingTask
 from apps.media.models import AssetKind
 from apps.media.services import asset_add
@@ -208,6 +210,17 @@ ENDPOINTS = [
         302,
         data={"side": "A", "field": "scene", "value": "Corrected in the matrix."},
     ),  # fmt: skip
+    Endpoint("GET", "/projects/{project}/exports/", LEADS, 200),
+    Endpoint("GET", "/projects/{project}/exports/preview/?source=best&format=hf&template=%7Bscene%7D", LEADS, 200),
+    Endpoint(
+        "POST",
+        "/projects/{project}/exports/new/",
+        LEADS,
+        302,
+        data={"source": "best", "format": "jsonl", "template": "{{scene}}", "shard_size": 10},
+    ),  # fmt: skip
+    Endpoint("GET", "/projects/{project}/exports/{export}/", LEADS, 200),
+    Endpoint("GET", "/projects/{project}/exports/{export}/download/", LEADS, 200),
     Endpoint("GET", "/jobs/", EVERYONE, 200, project_scoped=False),
     Endpoint("GET", "/jobs/{job}/", EVERYONE, 200),
     Endpoint("GET", "/jobs/{job}/progress/", EVERYONE, 200),
@@ -256,6 +269,10 @@ ENDPOINTS = [
         data={"position": 0, "side": "B", "fields": {"background": "a corrected meadow"}},
     ),  # fmt: skip
     Endpoint("GET", "/api/projects/{project}/reviews/{review}/results/", EVERYONE, 200, api=True),
+    Endpoint("GET", "/api/projects/{project}/exports/", LEADS, 200, api=True),
+    Endpoint("POST", "/api/projects/{project}/exports/", LEADS, 201, api=True, data={"format": "jsonl"}),
+    Endpoint("POST", "/api/projects/{project}/exports/preview/", LEADS, 200, api=True, data={"only_reviewed": True}),
+    Endpoint("GET", "/api/projects/{project}/exports/{export}/", LEADS, 200, api=True),
     Endpoint("GET", "/api/jobs/{job}/", EVERYONE, 200, api=True),
     Endpoint("POST", "/api/jobs/{job}/cancel/", LEADS, 200, api=True),
 ]
@@ -335,7 +352,10 @@ def _world(project):
         fields = {"scene": scene, "background": "a meadow", "characters": [], "salient_objects": "a kite"}
         Caption.objects.create(run=run, asset=asset, fields=fields, model_version_label="m")
     review = review_create(baseline=caption_run, candidate=second_caption_run, created_by=None)
+    export = Export.objects.create(project=project, source="best", format="jsonl", template="{scene}")
+    export.archive.save("export.zip", ContentFile(b"PK\x05\x06" + bytes(18)))  # an empty zip
     return {
+        "export": export.id,
         "review": review.id,
         "position": 0,
         "caption": review.frames.get().baseline_caption_id,

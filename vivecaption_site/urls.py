@@ -10,6 +10,7 @@ api_urlpatterns = [
     path("", include("apps.jobs.api_urls")),
     path("", include("apps.media.api_urls")),
     path("", include("apps.review.api_urls")),
+    path("", include("apps.exports.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="api-docs"),
 ]
@@ -28,6 +29,7 @@ urlpatterns = [
     path("", include("apps.training.urls")),
     path("", include("apps.evaluation.urls")),
     path("", include("apps.review.urls")),
+    path("", include("apps.exports.urls")),
     path("api/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -33,6 +33,7 @@ class Action(StrEnum):
     MANAGE_LABELING = "manage_labeling"  # push gold sets to Label Studio, sync, resolve conflicts
     REVIEW_CAPTIONS = "review_captions"  # vote on captions side by side, correct and flag them
     MANAGE_REVIEWS = "manage_reviews"  # make reviews, resolve flagged and corrected captions
+    EXPORT_DATASET = "export_dataset"  # export the captioned dataset and download it
 
 
 EVERYONE = frozenset(Role)
@@ -54,6 +55,7 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.MANAGE_LABELING: LEADS,
     Action.REVIEW_CAPTIONS: REVIEWERS,
     Action.MANAGE_REVIEWS: LEADS,
+    Action.EXPORT_DATASET: LEADS,
 }
 
 

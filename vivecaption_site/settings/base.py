@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "apps.training",
     "apps.evaluation",
     "apps.review",
+    "apps.exports",
 ]
 
 MIDDLEWARE = [
