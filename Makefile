@@ -44,7 +44,7 @@ demo: venv-ml venv-ls migrate
 	$(PY) manage.py seed_demo
 	# Every step below is done once: run again, each finds its earlier result (the same settings on the
 	# same inputs; --reuse) and shows it, so a second `make demo` adds nothing twice.
-	# a 20-minute film (one shot a second): a gold set of ~170 frames, so its 20% test split has >= 30
+	# a 20-minute film (one shot a second): a gold set of ~190 frames, so its 20% test split has >= 30
 	$(PY) manage.py demo_world --seconds $(DEMO_SECONDS)
 	# the demo's own models, trained here on another stretch of the world (another seed); cached
 	# under var/models/demo/, so a second run only registers them

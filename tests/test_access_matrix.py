@@ -110,7 +110,9 @@ ENDPOINTS = [
     Endpoint("GET", "/projects/references/{reference}/file/", EVERYONE, 200),
     Endpoint("GET", "/projects/{project}/assets/", EVERYONE, 200),
     Endpoint("GET", "/projects/{project}/assets/{asset}/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/assets/{asset}/gold/", EVERYONE, 200),
     Endpoint("GET", "/projects/{project}/ingest/", LEADS, 200),
+    Endpoint("GET", "/projects/{project}/footage/", EVERYONE, 200),
     Endpoint("POST", "/projects/{project}/ingest/", LEADS, 302, upload="files"),
     Endpoint("GET", "/media/assets/{asset}/image/", EVERYONE, 200),
     Endpoint("GET", "/media/assets/{asset}/thumb/", EVERYONE, 200),
@@ -226,6 +228,7 @@ ENDPOINTS = [
     Endpoint("GET", "/jobs/{job}/progress/", EVERYONE, 200),
     Endpoint("POST", "/jobs/{job}/cancel/", LEADS, 302),
     Endpoint("POST", "/jobs/launch/{project}/", LEADS, 302, data={"kind": "smoke", "steps": "2"}),
+    Endpoint("GET", "/jobs/project/{project}/", EVERYONE, 200),
     # API
     Endpoint("GET", "/api/me/", EVERYONE, 200, api=True, project_scoped=False),
     Endpoint("GET", "/api/projects/", EVERYONE, 200, api=True, project_scoped=False),

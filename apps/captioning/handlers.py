@@ -6,21 +6,15 @@ libraries are imported inside the handlers: the web process loads this module to
 
 from typing import Any
 
-from django.conf import settings
-
 from apps.captioning import services
 from apps.captioning.models import CaptionPipeline, CaptionRun, DetectionRun
 from apps.core.files import local_paths
-from apps.jobs.kinds import job_kind
+from apps.jobs.kinds import VLM_QUEUE, id_params, job_kind
 from apps.jobs.models import Job
 from apps.jobs.runner import JobContext
 from apps.media.models import Asset
 from apps.modelhub.specs import model_spec_for
 from apps.projects.models import Character, ReferenceImage
-
-
-def _vlm_queue() -> str:
-    return settings.VLM_QUEUE
 
 
 def roster_with_references(project):
@@ -45,20 +39,9 @@ def character_cards(characters: list[Character], references: list[ReferenceImage
     }
 
 
-def _run_id_param(key: str):
-    def clean(params: dict[str, Any]) -> dict[str, Any]:
-        if not isinstance(params.get(key), int):
-            raise ValueError(f"{key} is required")
-        return {key: params[key]}
-
-    return clean
-
-
 def _finished(rows) -> set[int]:
-    """Frames with a stored answer. A backend error (server down, timeout) is not an answer: its
-    row is dropped so that a retry asks again."""
-    failed = [row.id for row in rows.only("id", "flags") if "backend_error" in row.flags]
-    rows.filter(id__in=failed).delete()
+    """Frames with a stored answer; backend errors are forgotten first, so a retry asks again."""
+    services.answers_forget_backend_errors(rows=rows)
     return set(rows.values_list("asset_id", flat=True))
 
 
@@ -102,7 +85,7 @@ def _run_over_frames(run, rows, ctx: JobContext, verb: str, prompt_for, record) 
     return spec, {"frames": total, "failed": failed, "failure_rate": round(failed / max(total, 1), 4)}
 
 
-@job_kind(name="detect", label="Detect characters", queue=_vlm_queue, clean_params=_run_id_param("detection_run_id"))
+@job_kind(name="detect", label="Detect characters", queue=VLM_QUEUE, clean_params=id_params("detection_run_id"))
 def detect(job: Job, ctx: JobContext) -> dict[str, Any]:
     from workers.vlm.parsing import parse_detection
     from workers.vlm.prompts import detection_prompt
@@ -130,7 +113,7 @@ def detect(job: Job, ctx: JobContext) -> dict[str, Any]:
     return {"detection_run_id": run.id, **counts, "repaired": repaired, "model": spec.version}
 
 
-@job_kind(name="caption", label="Caption frames", queue=_vlm_queue, clean_params=_run_id_param("caption_run_id"))
+@job_kind(name="caption", label="Caption frames", queue=VLM_QUEUE, clean_params=id_params("caption_run_id"))
 def caption(job: Job, ctx: JobContext) -> dict[str, Any]:
     from workers.vlm.parsing import parse_caption
     from workers.vlm.prompts import caption_prompt
@@ -173,6 +156,8 @@ def _count_tokens(run: CaptionRun, spec) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(spec.model)
-    for caption in run.captions.filter(tokens__isnull=True).only("id", "raw_text"):
-        count = len(tokenizer(caption.raw_text, add_special_tokens=False)["input_ids"])
-        type(caption).objects.filter(id=caption.id).update(tokens=count)
+    uncounted = run.captions.filter(tokens__isnull=True).only("id", "raw_text")
+    counts = {
+        caption.id: len(tokenizer(caption.raw_text, add_special_tokens=False)["input_ids"]) for caption in uncounted
+    }
+    services.caption_tokens_record(run=run, counts=counts)

@@ -8,7 +8,7 @@ from apps.captioning.selectors import caption_inputs_key, detection_frames, dete
 from apps.core.errors import ApplicationError
 from apps.curation.models import GoldSet
 from apps.jobs.models import Job
-from apps.jobs.services import job_create
+from apps.jobs.services import job_start_for
 from apps.media.models import Asset
 from apps.modelhub.models import ModelRole, ModelVersion
 from apps.projects.models import Project
@@ -58,16 +58,9 @@ def detection_run_start(
             project=project, model_version=model_version, gold_set=gold_set, asset_ids=frames
         ),
     )
-    run.job = job_create(
-        kind="detect",
-        project=project,
-        created_by=created_by,
-        params={"detection_run_id": run.id},
-        enqueue=enqueue,
-        parent=parent_job,
-        parent_progress=parent_progress,
+    job_start_for(
+        run, kind="detect", created_by=created_by, enqueue=enqueue, parent=parent_job, parent_progress=parent_progress
     )
-    run.save(update_fields=["job", "updated_at"])
     return run
 
 
@@ -111,16 +104,9 @@ def caption_run_start(
             asset_ids=frames,
         ),
     )
-    run.job = job_create(
-        kind="caption",
-        project=project,
-        created_by=created_by,
-        params={"caption_run_id": run.id},
-        enqueue=enqueue,
-        parent=parent_job,
-        parent_progress=parent_progress,
+    job_start_for(
+        run, kind="caption", created_by=created_by, enqueue=enqueue, parent=parent_job, parent_progress=parent_progress
     )
-    run.save(update_fields=["job", "updated_at"])
     return run
 
 
@@ -171,6 +157,22 @@ def caption_record(
         },
     )
     return caption
+
+
+def answers_forget_backend_errors(*, rows) -> int:
+    """Delete a run's detections or captions that hold no answer but a backend error (server
+    down, timeout), so that a retried job asks for those frames again. Returns how many."""
+    failed = [row.id for row in rows.only("id", "flags") if "backend_error" in row.flags]
+    deleted, _ = rows.filter(id__in=failed).delete()
+    return deleted
+
+
+def caption_tokens_record(*, run: CaptionRun, counts: dict[int, int]) -> None:
+    """Each caption's length in its captioner's tokens (caption id → count), for the health check;
+    ids of other runs' captions are ignored."""
+    own = set(run.captions.filter(id__in=list(counts)).values_list("id", flat=True))
+    captions = [Caption(id=caption_id, tokens=tokens) for caption_id, tokens in counts.items() if caption_id in own]
+    Caption.objects.bulk_update(captions, ["tokens"], batch_size=500)
 
 
 def run_prompt_example_set(*, run: DetectionRun | CaptionRun, text: str) -> None:

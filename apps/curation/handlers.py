@@ -12,7 +12,7 @@ from apps.core.files import local_paths
 from apps.curation import services
 from apps.curation.models import ClusteringRun, EmbeddingRun
 from apps.curation.vectors import vectors_load, vectors_to_file
-from apps.jobs.kinds import job_kind
+from apps.jobs.kinds import EMBED_QUEUE, job_kind
 from apps.jobs.models import Job
 from apps.jobs.runner import JobContext
 from apps.media.models import Asset
@@ -57,10 +57,6 @@ def _clean_gold_params(params: dict[str, Any]) -> dict[str, Any]:
     return {**asdict(config), "clustering_run_id": cleaned.get("clustering_run_id")}
 
 
-def _embed_queue() -> str:
-    return settings.EMBED_QUEUE
-
-
 def embedding_config():
     """The embed job's batch and decode threads. Threads work in every pool, Celery's daemonic
     prefork children included (they may not start processes), so no pool decodes one at a time."""
@@ -79,7 +75,7 @@ def embed_files(spec, items, on_progress=None, loaded=None):
     return embed_images(spec, items, config, on_progress=on_progress, loaded=loaded)
 
 
-@job_kind(name="embed", label="Embed frames (CLIP)", queue=_embed_queue, clean_params=lambda params: {})
+@job_kind(name="embed", label="Embed frames (CLIP)", queue=EMBED_QUEUE, clean_params=lambda params: {})
 def embed(job: Job, ctx: JobContext) -> dict[str, Any]:
     import numpy as np
 
@@ -160,7 +156,9 @@ def cluster(job: Job, ctx: JobContext) -> dict[str, Any]:
     asset_ids, vectors = vectors_load(embedding_run)
     ctx.progress(0.1, f"UMAP on {len(asset_ids)} vectors")
     result = project_and_cluster(vectors, ClusteringConfig(**params))
-    ctx.progress(0.9, f"{result.n_clusters} clusters; saving points")
+    if result.fitted_on < len(asset_ids):
+        ctx.log(f"UMAP learned its projection from a seeded sample of {result.fitted_on:,} frames and placed the rest")
+    ctx.progress(0.9, f"{result.n_clusters} clusters ({result.backend}); saving points")
     run = services.clustering_run_record(
         embedding_run=embedding_run,
         job=job,
@@ -175,6 +173,8 @@ def cluster(job: Job, ctx: JobContext) -> dict[str, Any]:
         "points": run.point_count,
         "clusters": run.n_clusters,
         "noise_share": round(run.noise_share, 4),
+        "backend": result.backend,
+        "umap_fitted_on": result.fitted_on,
     }
 
 

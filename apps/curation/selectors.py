@@ -4,6 +4,7 @@ from django.http import Http404
 from apps.curation.models import ClusteringRun, EmbeddingRun, GoldItem, GoldSet, ProjectionPoint
 from apps.jobs.models import Job
 from apps.jobs.selectors import job_done_before
+from apps.media.models import Asset
 from apps.projects.models import Project
 
 
@@ -79,6 +80,10 @@ def gold_set_latest_for(*, clustering: ClusteringRun) -> GoldSet | None:
 
 def gold_items(*, gold_set: GoldSet) -> QuerySet[GoldItem]:
     return gold_set.items.select_related("asset", "asset__video").order_by("cluster", "id")
+
+
+def asset_gold_memberships(*, asset: Asset) -> QuerySet[GoldItem]:
+    return GoldItem.objects.filter(asset=asset).select_related("gold_set").order_by("-gold_set__version")
 
 
 def gold_set_drafts(*, project: Project) -> QuerySet[GoldSet]:

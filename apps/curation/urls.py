@@ -19,4 +19,5 @@ urlpatterns = [
     ),
     path("projects/<int:project_id>/gold/<int:gold_set_id>/", views.gold_set_detail, name="gold_set"),
     path("projects/<int:project_id>/gold/<int:gold_set_id>/edit/", views.gold_set_edit, name="gold_set_edit"),
+    path("projects/<int:project_id>/assets/<int:asset_id>/gold/", views.asset_gold, name="asset_gold"),
 ]

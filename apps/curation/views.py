@@ -148,3 +148,18 @@ def gold_set_edit(request: HttpRequest, project_id: int, gold_set_id: int) -> Ht
     except (ApplicationError, ValueError) as exc:
         messages.error(request, getattr(exc, "message", "Bad input."))
     return redirect("curation:gold_set", project_id=project.id, gold_set_id=gold_set.id)
+
+
+@login_required
+def asset_gold(request: HttpRequest, project_id: int, asset_id: int) -> HttpResponse:
+    """The gold sets a frame belongs to, and a lead's button to add it to the newest draft: a panel
+    of the frame's page (media/detail.html loads it)."""
+    project = project_get(user=request.user, project_id=project_id)
+    asset = asset_get(user=request.user, asset_id=asset_id, project=project)
+    context = {
+        "project": project,
+        "asset": asset,
+        "gold_memberships": selectors.asset_gold_memberships(asset=asset),
+        "draft_gold_sets": selectors.gold_set_drafts(project=project),
+    }
+    return render(request, "curation/_asset_gold.html", context)

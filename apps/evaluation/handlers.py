@@ -26,7 +26,7 @@ from apps.core.files import local_paths
 from apps.evaluation import report as report_builder
 from apps.evaluation import selectors, services
 from apps.evaluation.models import CharacterReference, Comparison, ComparisonPipeline
-from apps.jobs.kinds import job_kind
+from apps.jobs.kinds import EMBED_QUEUE, VLM_QUEUE, id_params, job_kind
 from apps.jobs.models import Job, JobStatus
 from apps.jobs.runner import JobCancelled, JobContext
 from apps.jobs.services import job_create
@@ -39,20 +39,6 @@ from workers.metrics.caption_characters import caption_character_scores
 DETECTION_SPAN = (0.0, 0.35)
 CAPTION_SPAN = (0.35, 0.7)
 SCORE_SPAN = (0.7, 0.95)
-
-
-def _vlm_queue() -> str:
-    return settings.VLM_QUEUE
-
-
-def _embed_queue() -> str:
-    return settings.EMBED_QUEUE
-
-
-def _comparison_param(params: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(params.get("comparison_id"), int):
-        raise ValueError("comparison_id must be an integer")
-    return {"comparison_id": params["comparison_id"]}
 
 
 def _comparison(job: Job) -> Comparison:
@@ -97,8 +83,7 @@ def _detection_stages(job: Job, comparison: Comparison, pipelines: list[Comparis
                 project=project, model_version=pipeline.detector, asset_ids=asset_ids, created_by=job.created_by,
                 parent_job=job, parent_progress=share,
             )  # fmt: skip
-            setattr(pipeline, field, run)
-            pipeline.save(update_fields=[field])
+            services.comparison_pipeline_stage_set(pipeline=pipeline, field=field, run=run)
         stages.append((run.job, f"{pipeline.detector.name} on the {what}"))
     return stages
 
@@ -132,8 +117,7 @@ def _caption_stages(job: Job, comparison: Comparison, pipelines: list[Comparison
                 parent_job=job,
                 parent_progress=share,
             )
-            setattr(pipeline, field, run)
-            pipeline.save(update_fields=[field])
+            services.comparison_pipeline_stage_set(pipeline=pipeline, field=field, run=run)
         stages.append((run.job, f"captions of {pipeline.label} on the {what}"))
     return stages
 
@@ -166,7 +150,7 @@ def _pipelines(comparison: Comparison) -> list[ComparisonPipeline]:
     )
 
 
-@job_kind(name="evaluate", label="Evaluate captioning pipelines", queue="cpu", clean_params=_comparison_param)
+@job_kind(name="evaluate", label="Evaluate captioning pipelines", queue="cpu", clean_params=id_params("comparison_id"))
 def evaluate(job: Job, ctx: JobContext) -> dict[str, Any]:
     comparison = _comparison(job)
     pipelines = _pipelines(comparison)
@@ -251,8 +235,8 @@ def _device():
 @job_kind(
     name="evaluation_clipscore",
     label="CLIPScore of an evaluation's captions",
-    queue=_embed_queue,
-    clean_params=_comparison_param,
+    queue=EMBED_QUEUE,
+    clean_params=id_params("comparison_id"),
 )
 def evaluation_clipscore(job: Job, ctx: JobContext) -> dict[str, Any]:
     from workers.metrics.clipscore import clip_scores_for_images, load_clip_scorer
@@ -278,7 +262,10 @@ def evaluation_clipscore(job: Job, ctx: JobContext) -> dict[str, Any]:
 
 
 @job_kind(
-    name="evaluation_judge", label="Judge an evaluation's captions", queue=_vlm_queue, clean_params=_comparison_param
+    name="evaluation_judge",
+    label="Judge an evaluation's captions",
+    queue=VLM_QUEUE,
+    clean_params=id_params("comparison_id"),
 )
 def evaluation_judge(job: Job, ctx: JobContext) -> dict[str, Any]:
     from workers.metrics.judge import JudgeItem, judge_captions

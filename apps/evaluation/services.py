@@ -10,7 +10,7 @@ from apps.core.errors import ApplicationError
 from apps.curation.models import GoldItem
 from apps.evaluation.models import CaptionScore, CharacterReference, Comparison, ComparisonPipeline, EvalSet
 from apps.evaluation.selectors import DEFAULT_PARAMS, comparison_inputs_key, comparison_test_split
-from apps.jobs.services import job_create
+from apps.jobs.services import job_start_for
 from apps.media.models import Asset
 from apps.modelhub.models import ModelRole, ModelVersion
 from apps.projects.models import Project
@@ -127,15 +127,20 @@ def comparison_start(
         ComparisonPipeline.objects.create(
             comparison=comparison, position=position, label=f"{detector.name} → captioner", detector=detector
         )
-    comparison.job = job_create(
-        kind="evaluate",
-        project=project,
-        created_by=created_by,
-        params={"comparison_id": comparison.id},
-        enqueue=enqueue,
-    )
-    comparison.save(update_fields=["job", "updated_at"])
+    job_start_for(comparison, kind="evaluate", created_by=created_by, enqueue=enqueue)
     return comparison
+
+
+STAGE_FIELDS = ("test_detection_run", "eval_detection_run", "caption_run", "test_caption_run")
+
+
+def comparison_pipeline_stage_set(*, pipeline: ComparisonPipeline, field: str, run) -> None:
+    """Keep the detection or caption run an evaluation started for one of its pipelines' stages,
+    so a retried evaluation finds it instead of starting it again."""
+    if field not in STAGE_FIELDS:
+        raise ValueError(f"{field!r} is not a pipeline stage; stages: {', '.join(STAGE_FIELDS)}")
+    setattr(pipeline, field, run)
+    pipeline.save(update_fields=[field])
 
 
 def _caption_scores_update(*, pipeline: ComparisonPipeline, values: dict[int, dict[str, Any]]) -> None:

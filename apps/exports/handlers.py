@@ -17,18 +17,11 @@ from django.core.files.storage import default_storage
 
 from apps.exports import selectors, services
 from apps.exports.models import Export, export_archive_path
-from apps.jobs.kinds import job_kind
+from apps.jobs.kinds import id_params, job_kind
 from apps.jobs.models import Job
 from apps.jobs.runner import JobContext
 
 PROGRESS_EVERY = 50
-
-
-def _params(params: dict[str, Any]) -> dict[str, Any]:
-    value = params.get("export_id")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("export_id must be a positive integer")
-    return {"export_id": value}
 
 
 def _records(export: Export, ctx: JobContext, total: int):
@@ -38,7 +31,7 @@ def _records(export: Export, ctx: JobContext, total: int):
             ctx.progress(min(done / max(total, 1), 0.95), f"{done} of at most {total} frames written")
 
 
-@job_kind(name="dataset_export", label="Export the captioned dataset", queue="cpu", clean_params=_params)
+@job_kind(name="dataset_export", label="Export the captioned dataset", queue="cpu", clean_params=id_params("export_id"))
 def dataset_export(job: Job, ctx: JobContext) -> dict[str, Any]:
     from workers.exports.archive import pack_zip
     from workers.exports.config import ExportConfig

@@ -10,7 +10,7 @@ from apps.core.errors import ApplicationError
 from apps.core.permissions import Action, authorize
 from apps.exports.models import Export, ExportFormat, ExportSource
 from apps.exports.selectors import ExportFilters
-from apps.jobs.services import job_create
+from apps.jobs.services import job_start_for
 from apps.projects.models import Project
 
 MAX_SHARD_SIZE = 1_000_000
@@ -78,10 +78,7 @@ def export_start(
         inputs_key=inputs_key,
         created_by=created_by,
     )
-    export.job = job_create(
-        kind="dataset_export", project=project, created_by=created_by, params={"export_id": export.id}, enqueue=enqueue
-    )
-    export.save(update_fields=["job", "updated_at"])
+    job_start_for(export, kind="dataset_export", created_by=created_by, enqueue=enqueue)
     return export
 
 

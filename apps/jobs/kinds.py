@@ -8,7 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
+from django.conf import settings
+
+from apps.core.errors import ApplicationError
+
+if TYPE_CHECKING:  # typing only: models and the runner import this module
     from apps.jobs.models import Job
     from apps.jobs.runner import JobContext
 
@@ -40,6 +44,37 @@ class JobKind:
 
 
 JOB_KINDS: dict[str, JobKind] = {}
+
+
+def queue_setting(name: str) -> Callable[[], str]:
+    """The queue named by a setting, read at launch, so a deployment decides where a kind runs
+    (e.g. VLM_QUEUE: gpu where GPU workers run, cpu on a machine without one)."""
+
+    def resolve() -> str:
+        return getattr(settings, name)
+
+    resolve.__name__ = f"queue_setting_{name.lower()}"
+    return resolve
+
+
+VLM_QUEUE = queue_setting("VLM_QUEUE")  # detection, captioning, judging, fine-tuning, the demo's models
+EMBED_QUEUE = queue_setting("EMBED_QUEUE")  # CLIP embeddings
+
+
+def id_params(*keys: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The parameter cleaner of a kind whose job works on rows: each key a positive integer (a
+    row's id), and nothing else kept. The handler loads the rows within the job's project."""
+
+    def clean(params: dict[str, Any]) -> dict[str, Any]:
+        cleaned = {}
+        for key in keys:
+            value = params.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key} must be a positive integer (a row id)")
+            cleaned[key] = value
+        return cleaned
+
+    return clean
 
 
 def job_kind(
@@ -80,8 +115,6 @@ def launchable_kinds() -> list[JobKind]:
 
 
 def job_kind_get(name: str) -> JobKind:
-    from apps.core.errors import ApplicationError
-
     try:
         return JOB_KINDS[name]
     except KeyError:

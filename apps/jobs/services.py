@@ -6,6 +6,7 @@ conditional UPDATE, so a duplicate message is a no-op.
 """
 
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -84,10 +85,47 @@ def job_create(
     return job
 
 
+def row_param(row) -> str:
+    """The parameter naming `row` in the parameters of a job that works on it: its model's name
+    in snake case plus `_id` (a DetectionRun is `detection_run_id`); `id_params` cleans it."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(row).__name__).lower() + "_id"
+
+
+@transaction.atomic
+def job_start_for(
+    row,
+    *,
+    kind: str,
+    created_by: User | None,
+    job_field: str = "job",
+    params: dict[str, Any] | None = None,
+    enqueue: bool = True,
+    parent: Job | None = None,
+    parent_progress: tuple[float, float] = (0.0, 0.0),
+    also_save: tuple[str, ...] = (),
+) -> Job:
+    """Create the job of `kind` that works on `row` (a run, an export, …) and keep it on the row's
+    `job_field`: what every stage's service does to launch its row's job. The job's parameters
+    are the row's id (`row_param`) plus `params`; it belongs to the row's project. `also_save`:
+    fields the caller set on the row since creating it, saved in the same UPDATE."""
+    job = job_create(
+        kind=kind,
+        project=row.project,
+        created_by=created_by,
+        params={row_param(row): row.id, **(params or {})},
+        enqueue=enqueue,
+        parent=parent,
+        parent_progress=parent_progress,
+    )
+    setattr(row, job_field, job)
+    row.save(update_fields=[*also_save, job_field, "updated_at"])
+    return job
+
+
 def job_enqueue(*, job_id: int) -> bool:
     """Send the job's id to its queue. If the broker is down, leave the job queued: the sweeper
     sends it again later. Returns whether the message was sent."""
-    from apps.jobs.tasks import run_job
+    from apps.jobs.tasks import run_job  # the Celery adapter imports this module: its task is looked up here
 
     job = Job.objects.filter(id=job_id, status=JobStatus.QUEUED).first()
     if job is None:

@@ -9,4 +9,5 @@ urlpatterns = [
     path("<int:job_id>/progress/", views.job_progress, name="progress"),
     path("<int:job_id>/cancel/", views.job_cancel, name="cancel"),
     path("launch/<int:project_id>/", views.job_launch, name="launch"),
+    path("project/<int:project_id>/", views.project_jobs, name="project_jobs"),
 ]

@@ -11,7 +11,7 @@ from apps.core.errors import ApplicationError
 from apps.core.htmx import stop_polling
 from apps.core.permissions import Action, authorize
 from apps.jobs import selectors, services
-from apps.jobs.kinds import JOB_KINDS
+from apps.jobs.kinds import JOB_KINDS, launchable_kinds
 from apps.jobs.models import JobStatus
 from apps.projects.selectors import project_get
 
@@ -32,6 +32,19 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         template,
         {"page": page, "status": status, "ordering": ordering, "statuses": JobStatus.choices},
     )
+
+
+@login_required
+def project_jobs(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The project page's jobs panel: its ten newest jobs and, for leads, the launch form."""
+    project = project_get(user=request.user, project_id=project_id)
+    authorize(request.user, Action.VIEW_PROJECT)
+    context = {
+        "project": project,
+        "jobs": selectors.job_list(user=request.user, project=project)[:10],
+        "job_kinds": launchable_kinds(),
+    }
+    return render(request, "jobs/_project_jobs.html", context)
 
 
 @login_required

@@ -2,17 +2,11 @@
 
 from typing import Any
 
-from apps.jobs.kinds import job_kind
+from apps.jobs.kinds import id_params, job_kind
 from apps.jobs.models import Job
 from apps.jobs.runner import JobContext
 from apps.labeling import services
 from apps.labeling.models import LabelingProject
-
-
-def _labeling_project_param(params: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(params.get("labeling_project_id"), int):
-        raise ValueError("labeling_project_id must be an integer")
-    return {"labeling_project_id": params["labeling_project_id"]}
 
 
 def _labeling_project(job: Job) -> LabelingProject:
@@ -22,7 +16,10 @@ def _labeling_project(job: Job) -> LabelingProject:
 
 
 @job_kind(
-    name="labeling_push", label="Push gold set to Label Studio", queue="cpu", clean_params=_labeling_project_param
+    name="labeling_push",
+    label="Push gold set to Label Studio",
+    queue="cpu",
+    clean_params=id_params("labeling_project_id"),
 )
 def labeling_push(job: Job, ctx: JobContext) -> dict[str, Any]:
     labeling_project = _labeling_project(job)
@@ -36,7 +33,10 @@ def labeling_push(job: Job, ctx: JobContext) -> dict[str, Any]:
 
 
 @job_kind(
-    name="labeling_sync", label="Sync labels from Label Studio", queue="cpu", clean_params=_labeling_project_param
+    name="labeling_sync",
+    label="Sync labels from Label Studio",
+    queue="cpu",
+    clean_params=id_params("labeling_project_id"),
 )
 def labeling_sync(job: Job, ctx: JobContext) -> dict[str, Any]:
     labeling_project = _labeling_project(job)

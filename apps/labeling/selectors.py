@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.core.permissions import Role, user_role
+from apps.jobs.models import Job
 from apps.labeling.models import (
     GoldLabel,
     GoldResolution,
@@ -459,7 +460,6 @@ def _revived(data: dict) -> dict:
 
 def labeling_live(labeling_project: LabelingProject) -> bool:
     """Is anything about to change what the page shows? Then the page polls; otherwise it stops."""
-    from apps.jobs.models import Job
 
     push_job = labeling_project.push_job
     if labeling_project.status in (LabelingStatus.PENDING, LabelingStatus.PUSHING):

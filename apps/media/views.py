@@ -10,7 +10,6 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from apps.core.errors import ApplicationError
 from apps.core.permissions import Action, authorize
-from apps.curation.selectors import gold_set_drafts
 from apps.media import selectors, services
 from apps.media.forms import AssetFilterForm, IngestForm
 from apps.projects.selectors import project_get
@@ -48,14 +47,24 @@ def asset_browser(request: HttpRequest, project_id: int) -> HttpResponse:
 
 
 @login_required
+def project_footage(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The project page's footage panel: how much there is, its videos, and the stages' pages."""
+    project = project_get(user=request.user, project_id=project_id)
+    context = {
+        "project": project,
+        "asset_total": selectors.asset_count(project=project),
+        "videos": selectors.video_list(project=project),
+    }
+    return render(request, "media/_project_footage.html", context)
+
+
+@login_required
 def asset_detail(request: HttpRequest, project_id: int, asset_id: int) -> HttpResponse:
     project = project_get(user=request.user, project_id=project_id)
     asset = selectors.asset_get(user=request.user, asset_id=asset_id, project=project)
     context = {
         "project": project,
         "asset": asset,
-        "gold_memberships": asset.gold_items.select_related("gold_set").order_by("-gold_set__version"),
-        "draft_gold_sets": gold_set_drafts(project=project),
     }
     return render(request, "media/detail.html", context)
 

@@ -7,3 +7,10 @@ class ModelhubConfig(AppConfig):
 
     def ready(self):
         from apps.modelhub import handlers, servers  # noqa: F401 — the demo_models job; the allow-list check
+        from apps.modelhub.services import model_versions_ensure
+        from apps.projects.signals import project_created
+
+        def give_new_project_its_models(sender, project, **kwargs):
+            model_versions_ensure(project=project)
+
+        project_created.connect(give_new_project_its_models, dispatch_uid="modelhub.model_versions_ensure")

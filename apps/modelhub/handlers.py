@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.jobs.kinds import job_kind
+from apps.jobs.kinds import VLM_QUEUE, job_kind
 from apps.jobs.models import Job
 from apps.jobs.runner import JobContext
 from apps.modelhub import services
@@ -41,11 +41,7 @@ def _trained_folder(folder: Path, name: str, how) -> Path:
     return folder / f"{name}-{tag}"
 
 
-def _gpu_or_cpu() -> str:
-    return settings.VLM_QUEUE
-
-
-@job_kind(name="demo_models", label="Train the demo world's models", queue=_gpu_or_cpu, clean_params=_seed_param)
+@job_kind(name="demo_models", label="Train the demo world's models", queue=VLM_QUEUE, clean_params=_seed_param)
 def demo_models(job: Job, ctx: JobContext) -> dict[str, Any]:
     from dataclasses import asdict
 

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 
 from apps.core.errors import ApplicationError
 from apps.projects.models import Character, Membership, Project, ReferenceImage
+from apps.projects.signals import project_created
 from workers.media.images import ImageLimits, ImageRejected, decode_image, encode_png
 
 
@@ -20,9 +21,7 @@ def project_create(*, name: str, description: str = "", created_by: User) -> Pro
         raise ApplicationError("A project needs a name.", field="name")
     project = Project.objects.create(name=name, description=description, created_by=created_by)
     Membership.objects.create(project=project, user=created_by)
-    from apps.modelhub.services import model_versions_ensure  # modelhub builds on projects
-
-    model_versions_ensure(project=project)
+    project_created.send(sender=Project, project=project)  # e.g. the model hub's default models
     return project
 
 

@@ -8,9 +8,6 @@ from django.views.decorators.http import require_POST
 
 from apps.core.errors import ApplicationError
 from apps.core.permissions import Action, authorize
-from apps.jobs.kinds import launchable_kinds
-from apps.jobs.selectors import job_list
-from apps.media.selectors import asset_count, video_list
 from apps.projects import selectors, services
 from apps.projects.forms import CharacterForm, MemberForm, ProjectCreateForm, ProjectForm, ReferenceImageForm
 
@@ -53,11 +50,7 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
             "project": project,
             "characters": selectors.character_list(project=project),
             "members": selectors.project_member_list(project=project),
-            "jobs": job_list(user=request.user, project=project)[:10],
-            "job_kinds": launchable_kinds(),
             "member_form": MemberForm(),
-            "asset_total": asset_count(project=project),
-            "videos": video_list(project=project),
         },
     )
 

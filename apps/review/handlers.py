@@ -6,11 +6,9 @@ the kind) and must not import them.
 
 from typing import Any
 
-from django.conf import settings
-
 from apps.captioning.handlers import character_cards, roster_with_references
 from apps.core.files import local_paths
-from apps.jobs.kinds import job_kind
+from apps.jobs.kinds import VLM_QUEUE, id_params, job_kind
 from apps.jobs.models import Job
 from apps.jobs.runner import JobContext
 from apps.modelhub.models import ModelVersion
@@ -21,21 +19,12 @@ from apps.review.models import PairwiseJudgement, Review
 CHUNK = 16
 
 
-def _params(params: dict[str, Any]) -> dict[str, Any]:
-    cleaned = {}
-    for key in ("review_id", "judge_id"):
-        value = params.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{key} must be a positive integer")
-        cleaned[key] = value
-    return cleaned
-
-
-def _vlm_queue() -> str:
-    return settings.VLM_QUEUE
-
-
-@job_kind(name="review_pairwise_judge", label="Judge a review's pairs", queue=_vlm_queue, clean_params=_params)
+@job_kind(
+    name="review_pairwise_judge",
+    label="Judge a review's pairs",
+    queue=VLM_QUEUE,
+    clean_params=id_params("review_id", "judge_id"),
+)
 def review_pairwise_judge(job: Job, ctx: JobContext) -> dict[str, Any]:
     from workers.metrics.pairwise import PairItem, judge_pairs
     from workers.vlm.backends import load_backend

@@ -9,28 +9,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-
 from apps.captioning.handlers import character_cards, roster_with_references
 from apps.core.files import local_paths
 from apps.jobs import services as job_services
-from apps.jobs.kinds import job_kind
+from apps.jobs.kinds import VLM_QUEUE, id_params, job_kind
 from apps.jobs.models import Job
 from apps.jobs.runner import JobCancelled, JobContext
 from apps.media.models import Asset
 from apps.modelhub.specs import model_spec_for
 from apps.training import services
 from apps.training.models import TrainingRun
-
-
-def _vlm_queue() -> str:
-    return settings.VLM_QUEUE
-
-
-def _run_param(params: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(params.get("training_run_id"), int):
-        raise ValueError("training_run_id must be an integer")
-    return {"training_run_id": params["training_run_id"]}
 
 
 class _Reporter:
@@ -93,7 +81,12 @@ def _examples(labels: dict[str, list[str]], paths: dict[int, Path]):
     return [TrainExample(key=key, image_path=paths[int(key)], names=tuple(names)) for key, names in labels.items()]
 
 
-@job_kind(name="train_detector", label="Fine-tune the detector (LoRA)", queue=_vlm_queue, clean_params=_run_param)
+@job_kind(
+    name="train_detector",
+    label="Fine-tune the detector (LoRA)",
+    queue=VLM_QUEUE,
+    clean_params=id_params("training_run_id"),
+)
 def train_detector(job: Job, ctx: JobContext) -> dict[str, Any]:
     from workers.train.checkpoint import LATEST, checkpoints_root
     from workers.train.config import CANCELLED, SFTConfig, TrainingCallbacks

@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from apps.core.errors import ApplicationError
-from apps.jobs.services import job_create
+from apps.jobs.services import job_start_for
 from apps.labeling.models import LabelingProject
 from apps.labeling.selectors import gold_label_map
 from apps.modelhub.models import ModelRole, ModelSource, ModelVersion
@@ -97,14 +97,7 @@ def training_run_start(
         created_by=created_by,
     )
     run.output_dir = str(settings.MODELS_DIR / "adapters" / f"project-{project.id}" / f"run-{run.id}")
-    run.job = job_create(
-        kind="train_detector",
-        project=project,
-        created_by=created_by,
-        params={"training_run_id": run.id},
-        enqueue=enqueue,
-    )
-    run.save(update_fields=["output_dir", "job", "updated_at"])
+    job_start_for(run, kind="train_detector", created_by=created_by, enqueue=enqueue, also_save=("output_dir",))
     return run
 
 

@@ -19,6 +19,9 @@ class ClusteringConfig:
     min_samples: int | None = None
     pca_components: int = 50
     pca_above: int = 5000  # PCA only pays off for large N
+    # Above this many frames UMAP learns its projection from a seeded sample of this size and
+    # places the other frames with `transform` (bench/RESULTS.md: the effect on the clusters).
+    fit_sample: int = 200_000
 
     def __post_init__(self) -> None:
         if not 2 <= self.n_neighbors <= 200:
@@ -31,6 +34,8 @@ class ClusteringConfig:
             raise ClusteringError("min_cluster_size must be at least 2")
         if self.min_samples is not None and self.min_samples < 1:
             raise ClusteringError("min_samples must be at least 1")
+        if self.fit_sample < 1000:
+            raise ClusteringError("fit_sample must be at least 1000")
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -6,6 +6,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.labeling.models import LabelingProject
+from apps.labeling.services.health import labelstudio_health_record
 
 Progress = Callable[[float, str], None]
 
@@ -16,7 +17,6 @@ def no_progress(fraction: float, message: str) -> None:
 
 def record_fault(labeling_project: LabelingProject, exc: Exception) -> None:
     """ "Sync pending": the periodic reconciliation retries; the project page shows Label Studio down."""
-    from apps.labeling.services.health import labelstudio_health_record
 
     LabelingProject.objects.filter(id=labeling_project.id).update(
         sync_error=str(exc)[:2000], sync_error_at=timezone.now()

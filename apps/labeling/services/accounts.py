@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from apps.labeling.browser import LabelStudioAccountExists, LabelStudioBrowser
 from apps.labeling.client import LabelStudioClient, LabelStudioError, LabelStudioUnavailable
 from apps.labeling.models import LabelStudioAccount
+from apps.labeling.selectors import labelling_members
 from apps.projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -117,7 +118,6 @@ def labeling_member_accounts_ensure(
     Stops at the first sign that Label Studio is unavailable; the accounts made until then are
     recorded and their passwords returned, and running it again makes the rest.
     """
-    from apps.labeling.selectors import labelling_members
 
     passwords = passwords or {}
     outcomes: list[AccountOutcome] = []

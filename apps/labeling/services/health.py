@@ -53,7 +53,7 @@ def labelstudio_health_check(*, client: LabelStudioClient | None = None) -> None
 
 def labelstudio_health_request() -> bool:
     """Queue a check on the cpu worker, unless one was queued in the last minute; True if queued."""
-    from apps.labeling.tasks import check_health
+    from apps.labeling.tasks import check_health  # the Celery adapters import the services: looked up here
 
     try:
         if not cache.add(REQUESTED_KEY, True, timeout=60):

@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.captioning.models import Detection, DetectionRun
 from apps.core.errors import ApplicationError
 from apps.curation.models import GoldSet, GoldSetStatus
-from apps.jobs.services import job_create
+from apps.jobs.services import job_start_for
 from apps.labeling.client import LabelStudioClient, LabelStudioUnavailable, prediction_errors, project_marker
 from apps.labeling.label_config import choices_result, label_config
 from apps.labeling.links import file_link_url
@@ -64,27 +64,14 @@ def labeling_project_start(
         webhook_secret=secrets.token_urlsafe(32),
         created_by=created_by,
     )
-    labeling_project.push_job = job_create(
-        kind="labeling_push",
-        project=project,
-        created_by=created_by,
-        params={"labeling_project_id": labeling_project.id},
-        enqueue=enqueue,
-    )
-    labeling_project.save(update_fields=["push_job", "updated_at"])
+    job_start_for(labeling_project, kind="labeling_push", created_by=created_by, job_field="push_job", enqueue=enqueue)
     return labeling_project
 
 
 def labeling_push_retry(*, labeling_project: LabelingProject, created_by: User | None) -> LabelingProject:
     if labeling_project.push_job is not None and labeling_project.push_job.status in ("queued", "running"):
         raise ApplicationError("The push is already queued or running.")
-    labeling_project.push_job = job_create(
-        kind="labeling_push",
-        project=labeling_project.project,
-        created_by=created_by,
-        params={"labeling_project_id": labeling_project.id},
-    )
-    labeling_project.save(update_fields=["push_job", "updated_at"])
+    job_start_for(labeling_project, kind="labeling_push", created_by=created_by, job_field="push_job")
     return labeling_project
 
 

@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
+from apps.jobs.models import Job
 from apps.jobs.services import job_create
 from apps.labeling.client import LabelStudioClient, LabelStudioUnavailable, RemoteAnnotation
 from apps.labeling.label_config import names_from_result
@@ -28,6 +29,7 @@ from apps.labeling.models import (
 )
 from apps.labeling.services._common import Progress, data_changed, no_progress, record_fault
 from apps.labeling.services.health import labelstudio_health_record
+from apps.labeling.services.push import labeling_push_retry
 
 # What is compared to decide whether a stored label is unchanged (see _LabelWriter._current).
 _COMPARED = ("ls_updated_at", "names", "was_cancelled", "deleted", "ls_user_id", "ls_user_email", "annotator_id")
@@ -266,8 +268,6 @@ def labeling_sync_start(*, labeling_project: LabelingProject, created_by: User |
 
 def labeling_reconcile_all() -> list[int]:
     """The beat's entry point: a sync job per ready project (a stuck push is retried instead)."""
-    from apps.jobs.models import Job
-    from apps.labeling.services.push import labeling_push_retry
 
     launched = []
     for labeling_project in LabelingProject.objects.select_related("project", "push_job"):

@@ -57,7 +57,7 @@ def webhook_receive(*, labeling_project_id: int, secret: str, body: bytes) -> We
 
 def annotations_mark_pending(*, labeling_project: LabelingProject, annotation_ids: list[int]) -> None:
     """One pending row per annotation however many webhooks name it; one sync queued per burst."""
-    from apps.labeling.tasks import sync_pending
+    from apps.labeling.tasks import sync_pending  # the Celery adapters import the services: looked up here
 
     with transaction.atomic():
         PendingAnnotation.objects.bulk_create(

@@ -199,6 +199,29 @@ def test_lead_edits_a_gold_set_from_its_page_and_others_cannot(client, lead, ann
     assert gold_set.items.count() == 2
 
 
+def test_a_frames_page_loads_its_gold_sets_and_a_leads_add_button(client, lead, annotator, project):
+    assets = add_frames(project, 2)
+    frozen = services.gold_set_create(
+        project=project, clustering=None, picks=[(assets[0].id, None, "manual")], params={}, created_by=lead
+    )
+    services.gold_set_freeze(gold_set=frozen)
+    draft = services.gold_set_create(
+        project=project, clustering=None, picks=[(assets[1].id, None, "manual")], params={}, created_by=lead
+    )
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.id}/assets/{assets[0].id}/").content.decode()
+    panel_url = f"/projects/{project.id}/assets/{assets[0].id}/gold/"
+    assert f'hx-get="{panel_url}"' in page
+
+    panel = client.get(panel_url).content.decode()
+    assert f"/projects/{project.id}/gold/{frozen.id}/" in panel and f'/gold/{draft.id}/"' not in panel
+    assert f'action="/projects/{project.id}/gold/{draft.id}/edit/"' in panel and f"Add to {draft}" in panel
+    other = client.get(f"/projects/{project.id}/assets/{assets[1].id}/gold/").content.decode()
+    assert f"/projects/{project.id}/gold/{draft.id}/" in other and f"/gold/{frozen.id}/" not in other
+    client.force_login(annotator)
+    assert "Add to" not in client.get(panel_url).content.decode()
+
+
 def test_the_web_process_never_imports_the_compute_stack():
     code = (
         "import django, sys; django.setup();"

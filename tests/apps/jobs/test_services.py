@@ -274,3 +274,42 @@ def test_sweeper_resends_lost_messages_with_backoff(project, sent):
     assert services.jobs_sweep(reenqueue_after=60, now=job.enqueued_at + timedelta(seconds=121))["reenqueued"] == [
         job.id
     ]
+
+
+def test_id_params_keeps_only_positive_integer_ids():
+    from apps.jobs.kinds import id_params
+
+    clean = id_params("review_id", "judge_id")
+    assert clean({"review_id": 3, "judge_id": 9, "extra": "dropped"}) == {"review_id": 3, "judge_id": 9}
+    for bad in (
+        {"review_id": 3},
+        {"review_id": 0, "judge_id": 1},
+        {"review_id": True, "judge_id": 1},
+        {"review_id": "3", "judge_id": 1},
+    ):
+        with pytest.raises(ValueError, match="must be a positive integer"):
+            clean(bad)
+
+
+def test_job_start_for_names_the_row_in_the_params_and_keeps_the_job_on_it(
+    project, lead, django_capture_on_commit_callbacks
+):
+    from apps.captioning.models import CaptionRun, DetectionRun
+    from apps.evaluation.models import Comparison
+    from apps.jobs.services import job_start_for, row_param
+    from apps.labeling.models import LabelingProject
+    from apps.modelhub.models import ModelRole, ModelVersion
+
+    assert [row_param(model()) for model in (DetectionRun, CaptionRun, Comparison, LabelingProject)] == [
+        "detection_run_id",
+        "caption_run_id",
+        "comparison_id",
+        "labeling_project_id",
+    ]
+    detector = ModelVersion.objects.create(project=project, role=ModelRole.DETECTOR, name="d", model="tiny/qwen")
+    run = DetectionRun.objects.create(project=project, model_version=detector, asset_ids=[], prompt_version="v")
+    with django_capture_on_commit_callbacks(execute=False):
+        job = job_start_for(run, kind="detect", created_by=lead)
+    run.refresh_from_db()
+    assert run.job == job and job.params == {"detection_run_id": run.id} and job.project == project
+    assert job.kind == "detect" and job.created_by == lead and job.status == JobStatus.QUEUED

@@ -65,3 +65,23 @@ def test_api_rejects_unknown_ordering(api_client, lead, project):
     api_client.force_authenticate(lead)
     response = api_client.get(f"/api/projects/{project.id}/jobs/?ordering=password")
     assert response.status_code == 400 and "ordering" in response.json()
+
+
+def test_the_project_page_loads_its_footage_and_jobs_panels(client, lead, annotator, project, other_project):
+    JobFactory(project=project, kind="smoke")
+    JobFactory(project=other_project, kind="smoke")
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.id}/").content.decode()
+    assert f'hx-get="/projects/{project.id}/footage/"' in page and f'hx-get="/jobs/project/{project.id}/"' in page
+
+    footage = client.get(f"/projects/{project.id}/footage/").content.decode()
+    assert "Browse 0 assets" in footage and f'href="/projects/{project.id}/exports/"' in footage
+    jobs = client.get(f"/jobs/project/{project.id}/").content.decode()
+    own, foreign = Job.objects.get(project=project), Job.objects.get(project=other_project)
+    assert f'href="/jobs/{own.id}/"' in jobs and f'href="/jobs/{foreign.id}/"' not in jobs
+    assert f'action="/jobs/launch/{project.id}/"' in jobs
+
+    client.force_login(annotator)
+    jobs = client.get(f"/jobs/project/{project.id}/").content.decode()
+    assert f'href="/jobs/{own.id}/"' in jobs and "/jobs/launch/" not in jobs
+    assert client.get(f"/jobs/project/{other_project.id}/").status_code == 404

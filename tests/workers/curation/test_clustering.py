@@ -86,3 +86,66 @@ def test_bad_parameters_and_too_few_frames_are_clear_errors():
         project_and_cluster(blobs(n_blobs=1, per_blob=3), ClusteringConfig())
     with pytest.raises(ValueError, match="strategy"):
         GoldSamplingConfig(strategy="best")
+
+
+def test_above_fit_sample_umap_learns_from_a_sample_and_places_the_rest():
+    vectors = blobs(n_blobs=6, per_blob=400, seed=4)  # 2,400 frames, 1,000 of them fitted
+    truth = np.repeat(np.arange(6), 400)
+    sampled = project_and_cluster(vectors, ClusteringConfig(seed=3, min_cluster_size=20, fit_sample=1000))
+    assert sampled.fitted_on == 1000 and set(sampled.seconds) >= {"umap_fit", "umap_transform", "hdbscan"}
+    assert sampled.xy.shape == (2400, 2) and np.isfinite(sampled.xy).all()
+    assert len(np.unique(sampled.xy, axis=0)) > 2000  # every frame placed, not left at a default
+    assert sampled.n_clusters == 6
+    # Each true blob lands in one cluster, frames placed by `transform` included.
+    from sklearn.metrics import adjusted_rand_score
+
+    kept = sampled.labels != -1
+    assert kept.mean() > 0.9 and adjusted_rand_score(truth[kept], sampled.labels[kept]) > 0.99
+    again = project_and_cluster(vectors, ClusteringConfig(seed=3, min_cluster_size=20, fit_sample=1000))
+    np.testing.assert_array_equal(sampled.labels, again.labels)
+    whole = project_and_cluster(vectors, ClusteringConfig(seed=3, min_cluster_size=20))
+    assert whole.fitted_on == 2400 and "umap" in whole.seconds
+
+
+def test_with_cuml_installed_and_a_gpu_visible_the_gpu_backend_does_the_work(monkeypatch):
+    """No GPU here: a stand-in `cuml` package (umap-learn and hdbscan under cuML's names and
+    signatures) checks only that the dispatch calls cuML's classes with the settings."""
+    import sys
+    import types
+
+    import hdbscan
+    import umap
+
+    from workers.curation import cluster
+
+    made = []
+
+    class UMAP:
+        def __init__(self, **kwargs):
+            made.append(("UMAP", kwargs))
+            self.fit_transform = umap.UMAP(**kwargs).fit_transform
+
+    class HDBSCAN:
+        def __init__(self, **kwargs):
+            made.append(("HDBSCAN", kwargs))
+            self.fit_predict = hdbscan.HDBSCAN(**kwargs).fit_predict
+
+    fake = types.ModuleType("cuml")
+    fake.manifold = types.SimpleNamespace(UMAP=UMAP)
+    fake.cluster = types.SimpleNamespace(HDBSCAN=HDBSCAN)
+    monkeypatch.setitem(sys.modules, "cuml", fake)
+    monkeypatch.setitem(sys.modules, "cuml.manifold", fake.manifold)
+    monkeypatch.setitem(sys.modules, "cuml.cluster", fake.cluster)
+    monkeypatch.setattr(cluster, "gpu_backend_available", lambda: True)
+    result = cluster.project_and_cluster(blobs(), ClusteringConfig(seed=3, min_cluster_size=5))
+    assert result.backend == "cuML (GPU)" and result.n_clusters == 6 and result.fitted_on == 150
+    assert made == [
+        ("UMAP", {"n_components": 2, "n_neighbors": 15, "min_dist": 0.1, "metric": "cosine", "random_state": 3}),
+        ("HDBSCAN", {"min_cluster_size": 5, "min_samples": None}),
+    ]
+
+
+def test_without_cuml_the_cpu_path_runs():
+    from workers.curation.cluster import gpu_backend_available
+
+    assert gpu_backend_available() is False  # this machine: no cuML, no GPU

@@ -3,14 +3,13 @@ from django.core.management.base import CommandError
 from apps.captioning.models import CaptionPipeline, DetectionRun
 from apps.captioning.selectors import caption_run_done_before
 from apps.captioning.services import caption_run_start
-from apps.curation.management.commands._curation_command import CurationCommand
-from apps.evaluation.models import ComparisonPipeline
+from apps.jobs.commands import JobCommand
 from apps.modelhub.models import ModelRole
 from apps.modelhub.selectors import model_version_pick
 from apps.modelhub.services import model_versions_ensure
 
 
-class Command(CurationCommand):
+class Command(JobCommand):
     help = "Caption frames: with a detection run's characters (detector → captioner) or the whole roster."
     reusable = True
 
@@ -29,11 +28,8 @@ class Command(CurationCommand):
         model_versions_ensure(project=project_obj)
         version = model_version_pick(project=project_obj, role=ModelRole.CAPTIONER, name=model)
         runs = DetectionRun.objects.filter(project=project_obj).order_by("-id")
-        # Default: the newest run someone started, not an evaluation's stage (its pipelines' runs).
-        stages = ComparisonPipeline.objects.filter(comparison__project=project_obj)
-        started = runs.exclude(
-            id__in=[i for pair in stages.values_list("eval_detection_run", "test_detection_run") for i in pair if i]
-        )
+        # Default: the newest run someone started, not a stage of another job (an evaluation's pipelines).
+        started = runs.filter(job__parent__isnull=True)
         run = runs.filter(id=detection_run).first() if detection_run else (started.first() or runs.first())
         if pipeline == CaptionPipeline.DETECTION and run is None:
             raise CommandError("No detection run: run `manage.py detect` first.")

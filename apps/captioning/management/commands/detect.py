@@ -2,14 +2,14 @@ from django.core.management.base import CommandError
 
 from apps.captioning.selectors import detection_run_done_before
 from apps.captioning.services import detection_run_start
-from apps.curation.management.commands._curation_command import CurationCommand
 from apps.curation.models import GoldSet
+from apps.jobs.commands import JobCommand
 from apps.modelhub.models import ModelRole
 from apps.modelhub.selectors import model_version_pick
 from apps.modelhub.services import model_versions_ensure
 
 
-class Command(CurationCommand):
+class Command(JobCommand):
     help = "Detect characters on a gold set (default: the latest) or on given frames."
     reusable = True
 

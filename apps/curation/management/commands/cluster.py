@@ -1,9 +1,9 @@
-from apps.curation.management.commands._curation_command import CurationCommand
 from apps.curation.selectors import clustering_done_before
 from apps.curation.services import clustering_start
+from apps.jobs.commands import JobCommand
 
 
-class Command(CurationCommand):
+class Command(JobCommand):
     help = "Project the latest embeddings to 2-D with UMAP and cluster them with HDBSCAN."
     reusable = True
 

@@ -1,8 +1,8 @@
-from apps.curation.management.commands._curation_command import CurationCommand
 from apps.curation.services import embedding_start
+from apps.jobs.commands import JobCommand
 
 
-class Command(CurationCommand):
+class Command(JobCommand):
     help = "Embed a project's new frames with CLIP (the model profile's, or the project's own)."
 
     def handle(self, *args, project, user, **options):

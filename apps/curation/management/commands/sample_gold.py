@@ -1,12 +1,12 @@
 from django.core.management.base import CommandError
 
-from apps.curation.management.commands._curation_command import CurationCommand
 from apps.curation.models import ClusteringRun
 from apps.curation.selectors import gold_sample_done_before
 from apps.curation.services import gold_sample_start
+from apps.jobs.commands import JobCommand
 
 
-class Command(CurationCommand):
+class Command(JobCommand):
     help = "Sample a new gold-set version: one frame per cluster of the latest (or given) clustering."
     reusable = True
 

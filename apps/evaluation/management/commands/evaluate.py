@@ -1,15 +1,15 @@
 from django.core.management.base import CommandError
 
-from apps.curation.management.commands._curation_command import CurationCommand
 from apps.evaluation.models import Comparison, EvalSet
 from apps.evaluation.selectors import comparison_done_before
 from apps.evaluation.services import comparison_start, eval_set_create
+from apps.jobs.commands import JobCommand
 from apps.modelhub.models import ModelRole, ModelVersion
 from apps.modelhub.selectors import model_version_pick
 from apps.modelhub.services import model_versions_ensure
 
 
-class Command(CurationCommand):
+class Command(JobCommand):
     help = (
         "Compare captioning pipelines here and now: no detection, the default detector and the newest "
         "fine-tuned one (or --detector NAME, repeatable), the default captioner, on an eval set sampled "

@@ -3,13 +3,13 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from apps.captioning.models import CaptionRun
-from apps.curation.management.commands._curation_command import CurationCommand
 from apps.exports import selectors
 from apps.exports.models import ExportFormat, ExportSource
 from apps.exports.services import export_start
+from apps.jobs.commands import JobCommand
 
 
-class Command(CurationCommand):
+class Command(JobCommand):
     help = (
         "Export the captioned dataset into a folder (and an archive the Export page offers): one caption "
         "run (--run N) or the best caption per frame (--best, the default), reviewers' corrections applied."

@@ -1,14 +1,14 @@
 from django.core.management.base import CommandError
 
 from apps.captioning.models import DetectionRun
-from apps.curation.management.commands._curation_command import CurationCommand
 from apps.curation.models import GoldSet
 from apps.curation.services import gold_set_freeze
+from apps.jobs.commands import JobCommand
 from apps.labeling.models import LabelingProject
 from apps.labeling.services import labeling_project_start, labeling_push_retry
 
 
-class Command(CurationCommand):
+class Command(JobCommand):
     help = (
         "Send a gold set (default: the latest; frozen first if still a draft) to Label Studio with "
         "pre-annotations from a detection run over it (default: the latest). Re-running resumes a push."

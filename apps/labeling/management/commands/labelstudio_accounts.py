@@ -5,12 +5,12 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from apps.curation.management.commands._curation_command import CurationCommand
+from apps.jobs.commands import JobCommand
 from apps.labeling.client import LabelStudioError
 from apps.labeling.services import labeling_member_accounts_ensure
 
 
-class Command(CurationCommand):
+class Command(JobCommand):
     help = (
         "Make a Label Studio account, through its API with the admin token, for every member of the "
         "project with a labelling role (annotator or lead) who has none, and record it: only answers "

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import CommandError
 
-from apps.curation.management.commands._curation_command import CurationCommand
+from apps.jobs.commands import JobCommand
 from apps.labeling.browser import LabelStudioBrowser
 from apps.labeling.client import LabelStudioError
 from apps.labeling.label_config import choices_result
@@ -18,7 +18,7 @@ from apps.labeling.services import labelstudio_account_ensure
 from apps.media.selectors import ground_truth_names
 
 
-class Command(CurationCommand):
+class Command(JobCommand):
     help = (
         "Log in to Label Studio as each named app user and answer the gold-set tasks with the demo "
         "world's ground truth, through the same API the labelling page uses. Each user's Label Studio "

@@ -1,9 +1,9 @@
-from apps.curation.management.commands._curation_command import CurationCommand
+from apps.jobs.commands import JobCommand
 from apps.labeling.models import LabelingProject
 from apps.labeling.services import labeling_sync_start
 
 
-class Command(CurationCommand):
+class Command(JobCommand):
     help = "Reconcile the gold labels of a project's Label Studio projects with Label Studio, now."
 
     def handle(self, *args, project, user, **options):

@@ -3,12 +3,12 @@ the demo project's defaults: `manage.py demo_models "Demo world"`."""
 
 from django.core.management.base import CommandError
 
-from apps.curation.management.commands._curation_command import CurationCommand
+from apps.jobs.commands import JobCommand
 from apps.jobs.services import job_create
 from apps.media.models import GroundTruthManifest
 
 
-class Command(CurationCommand):
+class Command(JobCommand):
     help = (
         "Train the demo's CLIP, captioner and detector base on another stretch of the demo world "
         "(another seed) and make them the demo project's; reuses a model trained the same way."

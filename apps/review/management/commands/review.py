@@ -1,13 +1,13 @@
 from django.core.management.base import CommandError
 
 from apps.core.errors import ApplicationError
-from apps.curation.management.commands._curation_command import CurationCommand
 from apps.evaluation.models import Comparison
+from apps.jobs.commands import JobCommand
 from apps.review.models import Review
 from apps.review.services import review_create_from_comparison
 
 
-class Command(CurationCommand):
+class Command(JobCommand):
     help = (
         "Make a review of an evaluation (default: the newest finished one): its base detector's captions "
         "against its newest detector's, blind, for the reviewers; prints where it is."

@@ -1,6 +1,6 @@
 from django.core.management.base import CommandError
 
-from apps.curation.management.commands._curation_command import CurationCommand
+from apps.jobs.commands import JobCommand
 from apps.labeling.models import LabelingProject
 from apps.modelhub.models import ModelRole
 from apps.modelhub.selectors import model_version_pick
@@ -9,7 +9,7 @@ from apps.training.selectors import training_run_done_before
 from apps.training.services import sft_defaults, training_run_start
 
 
-class Command(CurationCommand):
+class Command(JobCommand):
     help = (
         "Fine-tune a detector (LoRA SFT) on a labelled gold set, here and now, and print the "
         "before/after table. Defaults: the paper's recipe (the tiny profile's for tiny models)."

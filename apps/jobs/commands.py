@@ -11,7 +11,7 @@ from apps.projects.models import Project
 from apps.projects.selectors import project_by_id_or_name
 
 
-class CurationCommand(BaseCommand):
+class JobCommand(BaseCommand):
     # Commands whose work is a pure function of its settings and inputs take --reuse.
     reusable = False
 
