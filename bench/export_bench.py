@@ -69,6 +69,7 @@ def build_world(frames: int) -> int:
     from PIL import Image
 
     from apps.captioning.models import Caption, CaptionRun
+    from apps.captioning.services import run_frames_set
     from apps.media.models import Asset
     from apps.modelhub.models import ModelVersion
     from apps.modelhub.services import model_versions_ensure
@@ -91,9 +92,8 @@ def build_world(frames: int) -> int:
         assets.append(Asset(project=project, kind="image", sha256=f"{project.id:08d}{index:056d}", width=320,
                             height=180, image=name, thumbnail=name))  # fmt: skip
     assets = Asset.objects.bulk_create(assets, batch_size=5000)
-    run = CaptionRun.objects.create(
-        project=project, model_version=captioner, pipeline="detection", asset_ids=[a.id for a in assets]
-    )
+    run = CaptionRun.objects.create(project=project, model_version=captioner, pipeline="detection")
+    run_frames_set(run=run, asset_ids=[a.id for a in assets])
     rows = []
     for asset in assets:
         names = sorted(rng.sample(NAMES, rng.randint(0, 3)))

@@ -37,6 +37,7 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from apps.captioning.models import Detection, DetectionRun  # noqa: E402
+from apps.captioning.services import run_frames_set  # noqa: E402
 from apps.curation.models import GoldItem, GoldSet  # noqa: E402
 from apps.labeling import services  # noqa: E402
 from apps.labeling.client import LabelStudioClient  # noqa: E402
@@ -66,9 +67,8 @@ def _world(tasks: int, label: str) -> tuple[GoldSet, DetectionRun]:
     GoldItem.objects.bulk_create([GoldItem(gold_set=gold_set, asset=a, source="centroid") for a in assets])
     model_versions_ensure(project=project)
     detector = ModelVersion.objects.get(project=project, role="detector", is_default=True)
-    run = DetectionRun.objects.create(
-        project=project, model_version=detector, gold_set=gold_set, asset_ids=[a.id for a in assets]
-    )
+    run = DetectionRun.objects.create(project=project, model_version=detector, gold_set=gold_set)
+    run_frames_set(run=run, asset_ids=[a.id for a in assets])
     rng = random.Random(0)
     Detection.objects.bulk_create(
         [

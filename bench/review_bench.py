@@ -47,6 +47,7 @@ from django.test import Client  # noqa: E402
 
 from apps.accounts.services import user_create  # noqa: E402
 from apps.captioning.models import Caption, CaptionRun  # noqa: E402
+from apps.captioning.services import run_frames_set  # noqa: E402
 from apps.core.permissions import Role  # noqa: E402
 from apps.media.models import Asset  # noqa: E402
 from apps.modelhub.models import ModelVersion  # noqa: E402
@@ -85,12 +86,10 @@ def build_world(frames: int):
         batch_size=5000,
     )  # fmt: skip
     ids = [asset.id for asset in assets]
-    runs = [
-        CaptionRun.objects.create(project=project, model_version=captioner, pipeline="detection", asset_ids=ids)
-        for _ in range(2)
-    ]
+    runs = [CaptionRun.objects.create(project=project, model_version=captioner, pipeline="detection") for _ in range(2)]
     rng = random.Random(0)
     for run in runs:
+        run_frames_set(run=run, asset_ids=ids)
         rows = []
         for asset in assets:
             names = sorted(rng.sample(NAMES, rng.randint(0, 3)))
@@ -119,7 +118,7 @@ def naive_frame(runs, position: int, character: str) -> dict:
         for run in runs
     ]
     queue = []
-    for asset_id in runs[0].asset_ids:
+    for asset_id in runs[0].frame_ids():
         if asset_id in by_run[0] and asset_id in by_run[1]:
             named = set(caption_names(by_run[0][asset_id]["fields"])) | set(
                 caption_names(by_run[1][asset_id]["fields"])

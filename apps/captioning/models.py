@@ -3,14 +3,44 @@ from django.db import models
 from apps.core.models import BaseModel
 
 
-class DetectionRun(BaseModel):
+class FramedRun(BaseModel):
+    """A run over frames in a set order. Its membership is rows (`frames`, a `RunFrame` each), not
+    one list of ids: a run of a million frames is read a range of positions (a shard) at a time."""
+
+    frame_count = models.PositiveIntegerField(default=0, help_text="how many frames it goes over")
+
+    class Meta:
+        abstract = True
+
+    def frame_ids(self, start: int = 0, stop: int | None = None) -> list[int]:
+        """Its frames' asset ids in order, those at positions [start, stop)."""
+        frames = self.frames.filter(position__gte=start)
+        if stop is not None:
+            frames = frames.filter(position__lt=stop)
+        return list(frames.order_by("position").values_list("asset_id", flat=True))
+
+
+class RunFrame(models.Model):
+    """One frame of a run, at its place in the run's order."""
+
+    position = models.PositiveIntegerField()
+    asset = models.ForeignKey("media.Asset", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        abstract = True
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return f"frame {self.position + 1} of run #{self.run_id}: asset {self.asset_id}"
+
+
+class DetectionRun(FramedRun):
     """A detector over a set of assets (a gold set, or chosen frames)."""
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="detection_runs")
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model_version = models.ForeignKey("modelhub.ModelVersion", on_delete=models.PROTECT, related_name="+")
     gold_set = models.ForeignKey("curation.GoldSet", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    asset_ids = models.JSONField(default=list, help_text="the assets to run on, in order")
     prompt_version = models.CharField(max_length=50)
     prompt_example = models.TextField(blank=True, help_text="the prompt as text, for people to read")
     inputs_key = models.CharField(
@@ -22,6 +52,16 @@ class DetectionRun(BaseModel):
 
     def __str__(self) -> str:
         return f"Detection run #{self.pk} ({self.model_version})"
+
+
+class DetectionRunFrame(RunFrame):
+    run = models.ForeignKey(DetectionRun, on_delete=models.CASCADE, related_name="frames")
+
+    class Meta(RunFrame.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["run", "position"], name="detection_run_frame_position"),
+            models.UniqueConstraint(fields=["run", "asset"], name="detection_run_frame_once"),
+        ]
 
 
 class Detection(BaseModel):
@@ -46,7 +86,7 @@ class CaptionPipeline(models.TextChoices):
     DETECTION = "detection", "Detector → captioner"
 
 
-class CaptionRun(BaseModel):
+class CaptionRun(FramedRun):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="caption_runs")
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     pipeline = models.CharField(max_length=20, choices=CaptionPipeline.choices)
@@ -54,7 +94,6 @@ class CaptionRun(BaseModel):
         DetectionRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="caption_runs"
     )
     model_version = models.ForeignKey("modelhub.ModelVersion", on_delete=models.PROTECT, related_name="+")
-    asset_ids = models.JSONField(default=list)
     prompt_version = models.CharField(max_length=50)
     prompt_example = models.TextField(blank=True)
     inputs_key = models.CharField(
@@ -66,6 +105,16 @@ class CaptionRun(BaseModel):
 
     def __str__(self) -> str:
         return f"Caption run #{self.pk} ({self.get_pipeline_display()})"
+
+
+class CaptionRunFrame(RunFrame):
+    run = models.ForeignKey(CaptionRun, on_delete=models.CASCADE, related_name="frames")
+
+    class Meta(RunFrame.Meta):
+        constraints = [
+            models.UniqueConstraint(fields=["run", "position"], name="caption_run_frame_position"),
+            models.UniqueConstraint(fields=["run", "asset"], name="caption_run_frame_once"),
+        ]
 
 
 class Caption(BaseModel):

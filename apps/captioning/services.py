@@ -3,26 +3,64 @@
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from apps.captioning.models import Caption, CaptionPipeline, CaptionRun, Detection, DetectionRun
+from apps.captioning.models import (
+    Caption,
+    CaptionPipeline,
+    CaptionRun,
+    CaptionRunFrame,
+    Detection,
+    DetectionRun,
+    DetectionRunFrame,
+)
 from apps.captioning.selectors import caption_inputs_key, detection_frames, detection_inputs_key
 from apps.core.errors import ApplicationError
 from apps.curation.models import GoldSet
 from apps.jobs.models import Job
-from apps.jobs.services import job_start_for
+from apps.jobs.services import job_shards_start, job_start_for, row_param
 from apps.media.models import Asset
 from apps.modelhub.models import ModelRole, ModelVersion
 from apps.projects.models import Project
 from workers.vlm.prompts import CAPTION_PROMPT_VERSION, DETECTION_PROMPT_VERSION
 
+IDS_PER_QUERY = 10_000  # SQLite allows 32,766 parameters in one statement
+
+
+def _count_in(rows, asset_ids: list[int]) -> int:
+    """How many of `asset_ids` (distinct) `rows` hold, asked a slice at a time."""
+    return sum(
+        rows.filter(asset_id__in=asset_ids[start : start + IDS_PER_QUERY]).count()
+        for start in range(0, len(asset_ids), IDS_PER_QUERY)
+    )
+
 
 def _check_assets(project: Project, asset_ids: list[int]) -> list[int]:
     if not asset_ids:
         raise ApplicationError("Choose at least one frame.")
-    found = set(Asset.objects.filter(project=project, id__in=asset_ids).values_list("id", flat=True))
+    asset_ids = list(dict.fromkeys(asset_ids))
+    found: set[int] = set()
+    for start in range(0, len(asset_ids), IDS_PER_QUERY):
+        chunk = asset_ids[start : start + IDS_PER_QUERY]
+        found.update(Asset.objects.filter(project=project, id__in=chunk).values_list("id", flat=True))
     missing = [asset_id for asset_id in asset_ids if asset_id not in found]
     if missing:
         raise ApplicationError(f"Not frames of this project: {missing[:10]}")
-    return list(dict.fromkeys(asset_ids))
+    return asset_ids
+
+
+FRAME_ROWS_PER_INSERT = 5000
+
+
+def run_frames_set(*, run: DetectionRun | CaptionRun, asset_ids: list[int]) -> None:
+    """The frames of a new run, in order: a row per frame at its position, written in bulk (also
+    for runs whose answers come from elsewhere: benchmarks, tests, an import)."""
+    row = DetectionRunFrame if isinstance(run, DetectionRun) else CaptionRunFrame
+    asset_ids = list(dict.fromkeys(asset_ids))
+    row.objects.bulk_create(
+        (row(run=run, position=position, asset_id=asset_id) for position, asset_id in enumerate(asset_ids)),
+        batch_size=FRAME_ROWS_PER_INSERT,
+    )
+    type(run).objects.filter(id=run.id).update(frame_count=len(asset_ids))
+    run.frame_count = len(asset_ids)
 
 
 def _check_version(project: Project, version: ModelVersion, role: str) -> None:
@@ -52,12 +90,12 @@ def detection_run_start(
         project=project,
         model_version=model_version,
         gold_set=gold_set,
-        asset_ids=frames,
         prompt_version=DETECTION_PROMPT_VERSION,
         inputs_key=detection_inputs_key(
             project=project, model_version=model_version, gold_set=gold_set, asset_ids=frames
         ),
     )
+    run_frames_set(run=run, asset_ids=frames)
     job_start_for(
         run, kind="detect", created_by=created_by, enqueue=enqueue, parent=parent_job, parent_progress=parent_progress
     )
@@ -85,16 +123,16 @@ def caption_run_start(
             raise ApplicationError("The detector → captioner pipeline needs a detection run of this project.")
         if detection_run.job is not None and detection_run.job.status != "succeeded":
             raise ApplicationError(f"Detection run #{detection_run.id} has not finished ({detection_run.job.status}).")
-        not_detected = set(asset_ids) - set(detection_run.asset_ids)
-        if not_detected:
-            raise ApplicationError(f"{len(not_detected)} frame(s) are not in detection run #{detection_run.id}.")
     frames = _check_assets(project, asset_ids)
+    if pipeline == CaptionPipeline.DETECTION:
+        not_detected = len(frames) - _count_in(detection_run.frames, frames)
+        if not_detected:
+            raise ApplicationError(f"{not_detected} frame(s) are not in detection run #{detection_run.id}.")
     run = CaptionRun.objects.create(
         project=project,
         model_version=model_version,
         pipeline=pipeline,
         detection_run=detection_run if pipeline == CaptionPipeline.DETECTION else None,
-        asset_ids=frames,
         prompt_version=CAPTION_PROMPT_VERSION,
         inputs_key=caption_inputs_key(
             project=project,
@@ -104,34 +142,32 @@ def caption_run_start(
             asset_ids=frames,
         ),
     )
+    run_frames_set(run=run, asset_ids=frames)
     job_start_for(
         run, kind="caption", created_by=created_by, enqueue=enqueue, parent=parent_job, parent_progress=parent_progress
     )
     return run
 
 
-def detection_record(
+def detection_answer(
     *, run: DetectionRun, asset_id: int, parsed, latency: float, error: str = "", label: str = ""
 ) -> Detection:
-    """Store one frame's detection once: a retried chunk finds it already there."""
-    detection, _ = Detection.objects.get_or_create(
+    """One frame's detection, not yet stored (`answers_store` stores a chunk of them at once)."""
+    return Detection(
         run=run,
         asset_id=asset_id,
-        defaults={
-            "names": parsed.names,
-            "unknown_names": parsed.unknown,
-            "raw_text": parsed.raw,
-            "flags": parsed.flags + (["backend_error"] if error else []),
-            "ok": parsed.ok and not error,
-            "error": error or parsed.error,
-            "model_version_label": label or run.model_version.name,
-            "latency_seconds": round(latency, 4),
-        },
+        names=parsed.names,
+        unknown_names=parsed.unknown,
+        raw_text=parsed.raw,
+        flags=parsed.flags + (["backend_error"] if error else []),
+        ok=parsed.ok and not error,
+        error=error or parsed.error,
+        model_version_label=label or run.model_version.name,
+        latency_seconds=round(latency, 4),
     )
-    return detection
 
 
-def caption_record(
+def caption_answer(
     *,
     run: CaptionRun,
     asset_id: int,
@@ -142,21 +178,26 @@ def caption_record(
     label: str = "",
     extra_flags: list[str] | None = None,
 ) -> Caption:
-    caption, _ = Caption.objects.get_or_create(
+    """One frame's caption, not yet stored (`answers_store` stores a chunk of them at once)."""
+    return Caption(
         run=run,
         asset_id=asset_id,
-        defaults={
-            "fields": parsed.caption,
-            "characters_given": characters_given,
-            "raw_text": parsed.raw,
-            "flags": parsed.flags + (extra_flags or []) + (["backend_error"] if error else []),
-            "ok": parsed.ok and not error,
-            "error": error or parsed.error,
-            "model_version_label": label or run.model_version.name,
-            "latency_seconds": round(latency, 4),
-        },
+        fields=parsed.caption,
+        characters_given=characters_given,
+        raw_text=parsed.raw,
+        flags=parsed.flags + (extra_flags or []) + (["backend_error"] if error else []),
+        ok=parsed.ok and not error,
+        error=error or parsed.error,
+        model_version_label=label or run.model_version.name,
+        latency_seconds=round(latency, 4),
     )
-    return caption
+
+
+def answers_store(*, answers: list[Detection] | list[Caption]) -> None:
+    """A chunk's answers in one INSERT. A frame already answered keeps its first answer: a shard
+    retried after its worker died, or a duplicate delivery, never writes a frame twice."""
+    if answers:
+        type(answers[0]).objects.bulk_create(answers, batch_size=1000, ignore_conflicts=True)
 
 
 def answers_forget_backend_errors(*, rows) -> int:
@@ -173,6 +214,16 @@ def caption_tokens_record(*, run: CaptionRun, counts: dict[int, int]) -> None:
     own = set(run.captions.filter(id__in=list(counts)).values_list("id", flat=True))
     captions = [Caption(id=caption_id, tokens=tokens) for caption_id, tokens in counts.items() if caption_id in own]
     Caption.objects.bulk_update(captions, ["tokens"], batch_size=500)
+
+
+def run_shards_start(*, job: Job, run: DetectionRun | CaptionRun, kind: str, spans: list[tuple[int, int]]) -> None:
+    """The run's shards: a job of `kind` per span of positions [start, stop) of its frames."""
+    job_shards_start(
+        parent=job,
+        kind=kind,
+        params=[{row_param(run): run.id, "start": start, "stop": stop} for start, stop in spans],
+        sizes=[stop - start for start, stop in spans],
+    )
 
 
 def run_prompt_example_set(*, run: DetectionRun | CaptionRun, text: str) -> None:

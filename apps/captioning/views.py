@@ -9,12 +9,15 @@ from django.views.decorators.http import require_POST
 from apps.captioning import selectors, services
 from apps.captioning.forms import CaptionLaunchForm, DetectionLaunchForm
 from apps.core.errors import ApplicationError
+from apps.core.pages import after_param, keyset_page
 from apps.core.permissions import Action, authorize
 from apps.curation.selectors import gold_set_list
 from apps.modelhub.forms import ModelVersionForm
 from apps.modelhub.models import ModelRole, ModelVersion
 from apps.modelhub.services import model_versions_ensure
 from apps.projects.selectors import project_get
+
+RUN_PAGE_ROWS = 50  # answers on one page of a run; the next page loads as the reader scrolls
 
 
 def _versions(project, role):
@@ -85,7 +88,7 @@ def caption_launch(request: HttpRequest, project_id: int) -> HttpResponse:
             project=project,
             model_version=_versions(project, ModelRole.CAPTIONER).get(id=form.cleaned_data["captioner"]),
             pipeline=form.cleaned_data["pipeline"],
-            asset_ids=detection_run.asset_ids[:limit] if limit else detection_run.asset_ids,
+            asset_ids=detection_run.frame_ids(0, limit or None),
             detection_run=detection_run,
             created_by=request.user,
         )
@@ -95,20 +98,32 @@ def caption_launch(request: HttpRequest, project_id: int) -> HttpResponse:
     return redirect("captioning:caption_run", project_id=project.id, run_id=run.id)
 
 
+def _run_page(request: HttpRequest, project, run, answers, template: str, rows_template: str) -> HttpResponse:
+    """A run's page: its figures, then its answers a keyset page at a time (htmx loads the next
+    page when the reader reaches the end, as the footage browser does)."""
+    rows, next_after = keyset_page(
+        answers.select_related("asset", "asset__video"), after_param(request.GET.get("after")), RUN_PAGE_ROWS
+    )
+    context = {"project": project, "run": run, "rows": rows, "next_after": next_after}
+    return render(request, rows_template if request.htmx else template, context)
+
+
 @login_required
 def detection_run_detail(request: HttpRequest, project_id: int, run_id: int) -> HttpResponse:
     project = project_get(user=request.user, project_id=project_id)
     run = selectors.detection_run_get(project=project, run_id=run_id)
-    detections = run.detections.select_related("asset", "asset__video").order_by("id")
-    return render(request, "captioning/detection_run.html", {"project": project, "run": run, "rows": detections})
+    return _run_page(
+        request, project, run, run.detections, "captioning/detection_run.html", "captioning/_detection_rows.html"
+    )
 
 
 @login_required
 def caption_run_detail(request: HttpRequest, project_id: int, run_id: int) -> HttpResponse:
     project = project_get(user=request.user, project_id=project_id)
     run = selectors.caption_run_get(project=project, run_id=run_id)
-    captions = run.captions.select_related("asset", "asset__video").order_by("id")
-    return render(request, "captioning/caption_run.html", {"project": project, "run": run, "rows": captions})
+    return _run_page(
+        request, project, run, run.captions, "captioning/caption_run.html", "captioning/_caption_rows.html"
+    )
 
 
 @login_required

@@ -220,8 +220,8 @@ def _best(candidates: list[ExportCandidate]) -> ExportCandidate:
     return max(candidates, key=rank)
 
 
-# A run's asset list can hold every frame of the project: never load it once per caption.
-RUN_LARGE_COLUMNS = ("asset_ids", "prompt_example", "detection_run__asset_ids", "detection_run__prompt_example")
+# Columns a chunk of captions never reads: not loaded once per caption.
+RUN_LARGE_COLUMNS = ("prompt_example", "detection_run__prompt_example")
 
 
 def _with_runs(captions: list[Caption]) -> list[Caption]:

@@ -39,7 +39,7 @@ class ExportForm(forms.Form):
         super().__init__(*args, **kwargs)
         runs = CaptionRun.objects.filter(project=project).order_by("-id")[:200]
         self.fields["caption_run"].choices = [("", "—")] + [
-            (run.id, f"#{run.id} {run.get_pipeline_display()} ({len(run.asset_ids)} frames)") for run in runs
+            (run.id, f"#{run.id} {run.get_pipeline_display()} ({run.frame_count} frames)") for run in runs
         ]
         self.fields["template"].initial = DEFAULT_TEMPLATE
         self.project = project

@@ -35,6 +35,9 @@ class JobKind:
     # a cancel, or the sweeper giving up on a dead worker; never by a superseded attempt, whose
     # successor may still need what would be cleaned up (e.g. an ingest's staged uploads).
     cleanup: Callable[["Job"], None] | None = None
+    # A shard of its parent's work, run at the same time as its sibling shards (by whichever
+    # workers take them): its progress adds to theirs on the parent's bar (`job_shards_start`).
+    shard: bool = False
 
     def resolve_queue(self) -> str:
         queue = self.queue() if callable(self.queue) else self.queue
@@ -77,6 +80,24 @@ def id_params(*keys: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return clean
 
 
+def shard_params(row_key: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The parameter cleaner of a shard kind: the row's id, and the range of positions in the
+    row's frames the shard covers, [start, stop)."""
+    clean_row = id_params(row_key)
+
+    def clean(params: dict[str, Any]) -> dict[str, Any]:
+        cleaned = clean_row(params)
+        start, stop = params.get("start"), params.get("stop")
+        for key, value in (("start", start), ("stop", stop)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{key} must be a non-negative integer (a position)")
+        if stop <= start:
+            raise ValueError("stop must be after start")
+        return {**cleaned, "start": start, "stop": stop}
+
+    return clean
+
+
 def job_kind(
     *,
     name: str,
@@ -87,6 +108,7 @@ def job_kind(
     time_limit: int | None = None,
     launchable: bool = False,
     cleanup: Callable[["Job"], None] | None = None,
+    shard: bool = False,
 ) -> Callable[[JobHandler], JobHandler]:
     if not callable(queue) and queue not in ("cpu", "gpu"):
         raise ValueError(f"Unknown queue {queue!r} for job kind {name!r}.")
@@ -104,6 +126,7 @@ def job_kind(
             time_limit=time_limit,
             launchable=launchable,
             cleanup=cleanup,
+            shard=shard,
         )
         return handler
 

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from apps.core.models import BaseModel
 from apps.jobs.kinds import JOB_KINDS
@@ -15,6 +16,8 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
 
+
+STAGE_ROWS = 20  # child jobs listed on a job page before it summarises them
 
 FINISHED_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
@@ -69,9 +72,42 @@ class Job(BaseModel):
         return self.status in FINISHED_STATUSES
 
     @property
-    def stages(self):
-        """Its child jobs in the order they were started."""
-        return self.children.order_by("id")
+    def stages(self) -> dict:
+        """Its child jobs for the job page: all of them when few; for a run split into many shards,
+        how many are in each status and those not yet done (a page never lists a thousand)."""
+        from django.db.models import Count
+
+        children = self.children.order_by("id")
+        counts = dict(children.order_by().values_list("status").annotate(n=Count("id")))
+        total = sum(counts.values())
+        rows = children if total <= STAGE_ROWS else children.exclude(status=JobStatus.SUCCEEDED)
+        rows = list(rows[:STAGE_ROWS])
+        return {
+            "rows": rows,
+            "total": total,
+            "hidden": total - len(rows),
+            "counts": [(label, counts[value]) for value, label in JobStatus.choices if counts.get(value)],
+        }
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the pace since it first started; None until there is a pace to go by."""
+        if self.is_finished or not self.started_at or not 0.02 <= self.progress < 1.0:
+            return None
+        elapsed = (timezone.now() - self.started_at).total_seconds()
+        return elapsed * (1.0 - self.progress) / self.progress
+
+    @property
+    def eta_text(self) -> str:
+        """The ETA for people: "about 3 min left"; empty without one."""
+        eta = self.eta_seconds
+        if eta is None:
+            return ""
+        if eta < 90:
+            return f"about {max(1, round(eta))} s left"
+        if eta < 90 * 60:
+            return f"about {round(eta / 60)} min left"
+        return f"about {eta / 3600:.1f} h left"
 
     @property
     def kind_label(self) -> str:

@@ -48,12 +48,14 @@ class JobContext:
         parent_id: int | None = None,
         parent_span: tuple[float, float] = (0.0, 0.0),
         label: str = "",
+        shard: bool = False,
     ):
         self.job_id = job_id
         self.attempt = attempt  # progress from an attempt that lost the job raises JobSuperseded
         self.parent_id = parent_id  # a stage of this parent job: its bar moves with ours
         self.parent_span = parent_span
         self.label = label
+        self.shard = shard  # one of its parent's shards: the parent's bar sums all of them
 
     @classmethod
     def for_job(cls, job, attempt: int | None = None) -> "JobContext":
@@ -63,12 +65,15 @@ class JobContext:
             parent_id=job.parent_id,
             parent_span=(job.parent_progress_from, job.parent_progress_to),
             label=job.kind_label,
+            shard=job_kind_get(job.kind).shard,
         )
 
     def progress(self, fraction: float, message: str = "") -> None:
         if services.job_report_progress(job_id=self.job_id, progress=fraction, message=message, attempt=self.attempt):
             raise JobCancelled()
-        if self.parent_id is not None:
+        if self.parent_id is not None and self.shard:
+            services.job_report_shards_progress(parent_id=self.parent_id)
+        elif self.parent_id is not None:
             services.job_report_stage_progress(
                 parent_id=self.parent_id,
                 span=self.parent_span,

@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from apps.core.errors import ApplicationError
-from apps.jobs.kinds import job_kind_get
+from apps.jobs.kinds import JOB_KINDS, job_kind_get
 from apps.jobs.models import Job, JobStatus
 from apps.projects.models import Project
 from apps.projects.selectors import project_list
@@ -23,8 +23,13 @@ def job_list(
     project: Project | None = None,
     status: str | None = None,
     ordering: str = "newest",
+    shards: bool = True,
 ) -> QuerySet[Job]:
+    """Jobs the user may see; `shards=False` leaves out the shards of split runs (their run's job
+    stands for them in lists)."""
     jobs = Job.objects.filter(project__in=project_list(user=user)).select_related("project", "created_by")
+    if not shards:
+        jobs = jobs.exclude(kind__in=[kind.name for kind in JOB_KINDS.values() if kind.shard])
     if project is not None:
         jobs = jobs.filter(project=project)
     if status:

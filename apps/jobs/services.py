@@ -13,8 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Exists, F, Value
-from django.db.models.functions import Concat, Greatest
+from django.db.models import Count, Exists, F, Q, Sum, Value
+from django.db.models.functions import Coalesce, Concat, Greatest
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError, InvalidStateError
@@ -156,11 +156,13 @@ def job_claim(*, job_id: int, worker: str = "") -> Job | None:
     """Move a queued job to running and count the attempt, or return None if another delivery
     already has it (or it was cancelled, finished, or deleted)."""
     now = timezone.now()
-    claimed = Job.objects.filter(id=job_id, status=JobStatus.QUEUED, cancel_requested=False).update(
+    claimed = Job.objects.filter(
+        id=job_id, status=JobStatus.QUEUED, cancel_requested=False
+    ).update(
         status=JobStatus.RUNNING,
         attempts=F("attempts") + 1,
         heartbeat_at=now,
-        started_at=now,
+        started_at=Coalesce(F("started_at"), Value(now)),  # its first start: the ETA counts from there
         worker=worker[:200],
         message="Started",
         error="",
@@ -216,6 +218,51 @@ def job_report_stage_progress(*, parent_id: int, span: tuple[float, float], prog
     Job.objects.filter(id=parent_id, status=JobStatus.WAITING).update(
         progress=Greatest(F("progress"), Value(min(1.0, max(0.0, at)))), message=message[:500]
     )
+
+
+@transaction.atomic
+def job_shards_start(*, parent: Job, kind: str, params: list[dict[str, Any]], sizes: list[int]) -> list[Job]:
+    """Split the parent's work into shards, a child job of `kind` each (`params[i]`), all queued at
+    once for whichever workers take them; the parent then waits for them (`ctx.wait_for_stages`).
+    Each shard's share of the parent's bar is its size's share of the whole. All or none are
+    created: a parent retried after dying here finds either every shard or none."""
+    if not job_kind_get(kind).shard:
+        raise ValueError(f"{kind!r} is not a shard kind.")
+    total, start, shards = max(sum(sizes), 1), 0, []
+    for shard_params, size in zip(params, sizes, strict=True):
+        span = (start / total, (start + size) / total)
+        shards.append(
+            job_create(
+                kind=kind,
+                project=parent.project,
+                created_by=parent.created_by,
+                params=shard_params,
+                parent=parent,
+                parent_progress=span,
+            )
+        )
+        start += size
+    job_log(job_id=parent.id, text=f"split into {len(shards)} shards")
+    return shards
+
+
+def job_report_shards_progress(*, parent_id: int) -> None:
+    """A shard reported progress: its waiting parent's bar is the sum of its shards' shares done,
+    passed on to the parent's own parent if it is a stage of one."""
+    shards = Job.objects.filter(parent_id=parent_id).aggregate(
+        done=Sum(F("progress") * (F("parent_progress_to") - F("parent_progress_from"))),
+        ended=Count("id", filter=Q(status__in=FINISHED_STATUSES)),
+        count=Count("id"),
+    )
+    progress = min(1.0, max(0.0, shards["done"] or 0.0))
+    message = f"{shards['ended']} of {shards['count']} shards done"
+    Job.objects.filter(id=parent_id, status=JobStatus.WAITING).update(
+        progress=Greatest(F("progress"), Value(progress)), message=message
+    )
+    parent = Job.objects.filter(id=parent_id).values("parent_id", "parent_progress_from", "parent_progress_to").first()
+    if parent and parent["parent_id"] is not None:
+        span = (parent["parent_progress_from"], parent["parent_progress_to"])
+        job_report_stage_progress(parent_id=parent["parent_id"], span=span, progress=progress, message=message)
 
 
 def job_mark_waiting(*, job_id: int, attempt: int | None, progress: float, message: str) -> bool:

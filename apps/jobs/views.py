@@ -23,9 +23,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if status not in JobStatus.values:
         status = None
     ordering = request.GET.get("ordering", "newest")
-    page = Paginator(selectors.job_list(user=request.user, status=status, ordering=ordering), 25).get_page(
-        request.GET.get("page")
-    )
+    jobs = selectors.job_list(user=request.user, status=status, ordering=ordering, shards=False)
+    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
     template = "jobs/_job_table.html" if request.htmx else "jobs/dashboard.html"
     return render(
         request,
@@ -41,7 +40,7 @@ def project_jobs(request: HttpRequest, project_id: int) -> HttpResponse:
     authorize(request.user, Action.VIEW_PROJECT)
     context = {
         "project": project,
-        "jobs": selectors.job_list(user=request.user, project=project)[:10],
+        "jobs": selectors.job_list(user=request.user, project=project, shards=False)[:10],
         "job_kinds": launchable_kinds(),
     }
     return render(request, "jobs/_project_jobs.html", context)

@@ -2,6 +2,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 from django.http import Http404
 
+from apps.core.pages import keyset_page
 from apps.media.models import Asset, GroundTruthManifest, Video
 from apps.projects.models import Project
 from apps.projects.selectors import project_list
@@ -29,12 +30,8 @@ def asset_page(
         assets = assets.filter(timestamp_seconds__gte=t_from)
     if t_to is not None:
         assets = assets.filter(timestamp_seconds__lte=t_to)
-    if after is not None:
-        assets = assets.filter(id__gt=after)
     limit = ASSET_PAGE_SIZE if limit is None else max(1, min(limit, 500))
-    rows = list(assets.order_by("id")[: limit + 1])  # one extra row tells whether a next page exists
-    page = rows[:limit]
-    return page, (page[-1].id if len(rows) > limit else None)
+    return keyset_page(assets, after, limit)
 
 
 def asset_get(*, user: User | AnonymousUser, asset_id: int, project: Project | None = None) -> Asset:

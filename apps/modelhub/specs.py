@@ -1,5 +1,7 @@
 """Turn a ModelVersion row into the worker library's ModelSpec (worker side: builds tiny models)."""
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -7,6 +9,7 @@ from django.conf import settings
 
 from apps.modelhub.models import ModelVersion
 from apps.modelhub.servers import allowed_base_urls
+from apps.projects.models import ReferenceImage
 
 SPEC_SETTINGS = (
     "dtype",
@@ -19,6 +22,7 @@ SPEC_SETTINGS = (
     "concurrency",
     "prefix_reuse",
     "constrained",
+    "routing_header",
 )
 # Tiny models decode to the answer's schema: random weights would otherwise rarely say anything parseable.
 TINY_DEFAULTS = {
@@ -27,6 +31,15 @@ TINY_DEFAULTS = {
     "max_new_tokens": 24,
     "constrained": True,
 }
+
+
+def reference_set_key(project_id: int) -> str:
+    """The project's reference set (its characters, their descriptions and reference images) as a
+    short digest: the routing key of its requests to a served model. Requests with one key share
+    the prompt prefix, so a prefix-aware router keeps them on one replica's prefix cache."""
+    references = ReferenceImage.objects.filter(character__project_id=project_id).order_by("character__name", "id")
+    rows = list(references.values_list("character__name", "character__description", "image"))
+    return f"vive-{project_id}-" + hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
 
 
 def model_spec_for(version: ModelVersion, **overrides):
@@ -40,6 +53,8 @@ def model_spec_for(version: ModelVersion, **overrides):
         builder = {"tiny/qwen2_5_vl": build_tiny_qwen2_5_vl, "tiny/internvl": build_tiny_internvl}[model]
         model = str(builder(Path(settings.MODELS_DIR) / model))
         extra = dict(TINY_DEFAULTS)
+    if version.backend == "openai":
+        extra["routing_key"] = reference_set_key(version.project_id)
     extra.update({key: value for key, value in version.settings.items() if key in SPEC_SETTINGS})
     extra.update(overrides)
     return ModelSpec(

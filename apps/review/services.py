@@ -85,7 +85,7 @@ def review_create(
     }
     frames = [
         asset_id
-        for asset_id in dict.fromkeys(baseline.asset_ids)
+        for asset_id in baseline.frame_ids()
         if (baseline.id, asset_id) in captions and (candidate.id, asset_id) in captions
     ]
     if not frames:

@@ -33,9 +33,7 @@ class ReviewForm(forms.Form):
         comparisons = Comparison.objects.filter(project=project, job__status="succeeded").order_by("-id")
         self.fields["comparison"].choices = [("", "—")] + [(c.id, str(c)) for c in comparisons]
         runs = CaptionRun.objects.filter(project=project).order_by("-id")[:200]
-        choices = [("", "—")] + [
-            (r.id, f"#{r.id} {r.get_pipeline_display()} ({len(r.asset_ids)} frames)") for r in runs
-        ]
+        choices = [("", "—")] + [(r.id, f"#{r.id} {r.get_pipeline_display()} ({r.frame_count} frames)") for r in runs]
         self.fields["baseline"].choices = choices
         self.fields["candidate"].choices = choices
 

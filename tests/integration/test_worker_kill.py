@@ -145,14 +145,12 @@ def test_lead_cancels_a_running_job_in_a_real_worker(clean_queue, workers, proje
     assert job.status == JobStatus.CANCELLED and job.progress < 1.0
 
 
-def test_a_detection_run_killed_mid_way_finishes_on_retry_without_redoing_frames(
-    clean_queue, workers, project, lead, settings, tmp_path
-):
+def tiny_detector_world(project, settings, tmp_path, frames: int):
+    """A roster of one, `frames` distinct frames and the tiny detector (batch 1: a chunk is 8
+    frames), built here once for the workers; returns (assets, detector, the workers' env)."""
     from django.core.files.uploadedfile import SimpleUploadedFile
     from PIL import Image
 
-    from apps.captioning.models import Detection
-    from apps.captioning.services import detection_run_start
     from apps.media.models import AssetKind
     from apps.media.services import asset_add
     from apps.modelhub.models import ModelVersion
@@ -169,19 +167,29 @@ def test_a_detection_run_killed_mid_way_finishes_on_retry_without_redoing_frames
     reference_image_add(character=character, upload=SimpleUploadedFile("e.png", png_bytes((64, 64))))
     assets = [
         asset_add(
-            project=project, prepared=prepare_asset(Image.new("RGB", (96, 64), (i * 8, 90, 200))), kind=AssetKind.FRAME
+            project=project, prepared=prepare_asset(Image.new("RGB", (96, 64), (i * 5, 90, 200))), kind=AssetKind.FRAME
         )[0]
-        for i in range(30)
+        for i in range(frames)
     ]
+    assert len({a.id for a in assets}) == frames  # distinct pixels: none merged as a duplicate
     model_versions_ensure(project=project)
     detector = ModelVersion.objects.get(project=project, role="detector", is_default=True)
     detector.settings = {"batch_size": 1, "max_new_tokens": 64}
     detector.save()
+    return assets, detector, {"MODELS_DIR": str(models_dir), "MODEL_PROFILE": "tiny"}
+
+
+def test_a_detection_run_killed_mid_way_finishes_on_retry_without_redoing_frames(
+    clean_queue, workers, project, lead, settings, tmp_path
+):
+    from apps.captioning.models import Detection
+    from apps.captioning.services import detection_run_start
+
+    assets, detector, env = tiny_detector_world(project, settings, tmp_path, frames=30)
     run = detection_run_start(
         project=project, model_version=detector, asset_ids=[a.id for a in assets], created_by=lead
     )
 
-    env = {"MODELS_DIR": str(models_dir), "MODEL_PROFILE": "tiny"}
     worker, log = workers("doomed-gpu", queue="gpu", extra_env=env)
     _wait_for(run.job_id, lambda j: Detection.objects.filter(run=run).count() >= 3, 120, log)
     _kill(worker)

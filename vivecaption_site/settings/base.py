@@ -261,6 +261,9 @@ EMBED_NUM_WORKERS = env.int("EMBED_NUM_WORKERS", default=2)
 # Detection and captioning run where the VLM is: the gpu queue (a CPU machine runs a gpu-queue
 # worker for the tiny profile, as `make demo` does).
 VLM_QUEUE = env.str("VLM_QUEUE", default="gpu")
+# A detection or caption run over more frames than this is split into shards of this many frames:
+# each its own job, so every GPU worker listening takes one at once (one model load per shard).
+RUN_SHARD_FRAMES = env.int("RUN_SHARD_FRAMES", default=1000)
 # OpenAI-compatible model servers leads may point model versions at (workers send them frames and
 # the API key): entries `scheme://host[:port][/path]`, compared as parsed URLs — scheme, host and
 # port exactly (no port: the scheme's default port only; `:*`: any port), the path as a prefix at

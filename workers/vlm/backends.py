@@ -14,6 +14,7 @@ the JSON schema (vLLM, SGLang); the transformers backend masks each token itself
 
 import base64
 import io
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +46,12 @@ class ModelSpec:
     api_key: str = ""  # openai: sent as a bearer token (never stored with outputs)
     timeout_seconds: float = 120.0
     max_retries: int = 3
-    concurrency: int = 4
+    concurrency: int = 4  # openai: requests in flight at once (a fleet behind a router takes many)
+    # openai: sent as this header on every request, so a prefix-aware router (vLLM's production
+    # stack router with --routing-logic session, an Envoy/llm-d gateway) keeps requests that share
+    # the reference prefix on the replica whose prefix cache already holds it. Empty: not sent.
+    routing_key: str = ""
+    routing_header: str = "X-Session-Id"
     prefix_reuse: bool = True  # transformers + Qwen2.5-VL: compute the shared reference prefix once
     constrained: bool = False  # decode only answers the prompt's grammar / JSON schema admits
 
@@ -103,17 +109,24 @@ class PromptImages:
         self.cache: dict[tuple[Path, int], Image.Image] = {}
 
     def load(self, prompt: Prompt) -> list[Image.Image]:
+        """The prompt's images, fitted to their budgets. Safe to call from several request threads
+        at once: only references are cached (targets are seen once), and a reference loaded twice
+        by two threads is the same image."""
         images = []
         for index, path in enumerate(prompt.images):
-            budget = self.budgets[1] if index == prompt.target_index else self.budgets[0]
-            key = (Path(path), budget)
-            if key not in self.cache:
-                with Image.open(path) as image:
-                    self.cache[key] = fit_pixels(image.convert("RGB"), budget)
-            images.append(self.cache[key])
             if index == prompt.target_index:
-                self.cache.pop(key)  # targets are seen once; only references are worth keeping
+                images.append(self._fitted(path, self.budgets[1]))
+                continue
+            key = (Path(path), self.budgets[0])
+            if key not in self.cache:
+                self.cache[key] = self._fitted(path, self.budgets[0])
+            images.append(self.cache[key])
         return images
+
+    @staticmethod
+    def _fitted(path, budget: int) -> Image.Image:
+        with Image.open(path) as image:
+            return fit_pixels(image.convert("RGB"), budget)
 
 
 @register_backend("transformers")
@@ -242,19 +255,44 @@ class OpenAIBackend:
         self.spec = spec
         self.sleep = sleep
         headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
+        if spec.routing_key and spec.routing_header:
+            headers[spec.routing_header] = spec.routing_key
+        # One kept-alive connection per request in flight: none is closed and opened again per request.
+        connections = max(1, spec.concurrency)
         self.client = httpx.Client(
-            base_url=self.target.url, timeout=spec.timeout_seconds, headers=headers, follow_redirects=False
+            base_url=self.target.url,
+            timeout=spec.timeout_seconds,
+            headers=headers,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            # A request's headers and body go out at once, not held back by Nagle's algorithm for
+            # the server's delayed ACK (40 ms a request on Linux).
+            transport=httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]),
         )
         self.images = PromptImages(spec.reference_max_pixels, spec.target_max_pixels)
+        # The references' data URLs, encoded once: every prompt sends them first, byte for byte the
+        # same, so a server's prefix cache (vLLM, SGLang) reuses their computation across frames.
+        self.reference_urls: dict[Path, str] = {}
+
+    def _image_urls(self, prompt: Prompt) -> list[str]:
+        urls = []
+        for index, (path, image) in enumerate(zip(prompt.images, self.images.load(prompt), strict=True)):
+            if index == prompt.target_index:
+                urls.append(_data_url(image))
+                continue
+            if Path(path) not in self.reference_urls:
+                self.reference_urls[Path(path)] = _data_url(image)
+            urls.append(self.reference_urls[Path(path)])
+        return urls
 
     def _payload(self, prompt: Prompt) -> dict:
-        images = iter(self.images.load(prompt))
+        images = iter(self._image_urls(prompt))
         messages = []
         for message in prompt.messages:
             content = []
             for part in message["content"]:
                 if part["type"] == "image":
-                    content.append({"type": "image_url", "image_url": {"url": _data_url(next(images))}})
+                    content.append({"type": "image_url", "image_url": {"url": next(images)}})
                 else:
                     content.append({"type": "text", "text": part["text"]})
             messages.append({"role": message["role"], "content": content})
@@ -304,6 +342,6 @@ class OpenAIBackend:
         return GenerationOutput("", time.perf_counter() - started, error)
 
     def generate(self, prompts: list[Prompt]) -> list[GenerationOutput]:
-        payloads = [self._payload(prompt) for prompt in prompts]
+        # Each request thread encodes its own frame: `concurrency` requests stay in flight.
         with ThreadPoolExecutor(max_workers=max(1, self.spec.concurrency)) as pool:
-            return list(pool.map(self._one, payloads))
+            return list(pool.map(lambda prompt: self._one(self._payload(prompt)), prompts))

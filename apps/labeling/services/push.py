@@ -48,9 +48,10 @@ def labeling_project_start(
             raise ApplicationError("That detection run belongs to another project.")
         if detection_run.job is not None and detection_run.job.status != "succeeded":
             raise ApplicationError(f"Detection run #{detection_run.id} has not finished ({detection_run.job.status}).")
-        missing = set(gold_set.items.values_list("asset_id", flat=True)) - set(detection_run.asset_ids)
+        gold_frames = gold_set.items.values_list("asset_id", flat=True)
+        missing = gold_frames.count() - detection_run.frames.filter(asset_id__in=gold_frames).count()
         if missing:
-            raise ApplicationError(f"Detection run #{detection_run.id} did not look at {len(missing)} gold frame(s).")
+            raise ApplicationError(f"Detection run #{detection_run.id} did not look at {missing} gold frame(s).")
         # The label its detections carry (model name, plus the adapter of an SFT'd detector).
         labels = detection_run.detections.values_list("model_version_label", flat=True)
         model_version = labels.first() or detection_run.model_version.name

@@ -13,6 +13,7 @@ from sklearn.metrics import f1_score
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from apps.captioning.models import Caption, CaptionRun, Detection, DetectionRun
+from apps.captioning.services import run_frames_set
 from apps.evaluation import handlers
 from apps.evaluation import report as report_builder
 from apps.evaluation.models import CaptionScore, Comparison
@@ -43,9 +44,9 @@ def _caption(*names) -> dict:
 def _caption_run(comparison: Comparison, captions: dict[int, dict | None]) -> CaptionRun:
     """A finished caption run with the given parsed captions (None: the caption could not be parsed)."""
     run = CaptionRun.objects.create(
-        project=comparison.project, model_version=comparison.captioner, pipeline="no_detection",
-        asset_ids=list(captions),
-    )  # fmt: skip
+        project=comparison.project, model_version=comparison.captioner, pipeline="no_detection"
+    )
+    run_frames_set(run=run, asset_ids=list(captions))
     for asset_id, fields in captions.items():
         Caption.objects.create(
             run=run, asset_id=asset_id, fields=fields, ok=fields is not None, raw_text="{}" if fields else "oops"
@@ -106,8 +107,8 @@ def test_each_pipeline_captions_the_gold_test_split_once_whatever_the_retries(mo
         assert CaptionRun.objects.filter(project=project).count() == 4
     no_detection, with_detector = comparison.pipelines.order_by("position")
     for pipeline in (no_detection, with_detector):
-        assert sorted(pipeline.test_caption_run.asset_ids) == sorted(truth)
-        assert sorted(pipeline.caption_run.asset_ids) == sorted(eval_set.asset_ids)
+        assert sorted(pipeline.test_caption_run.frame_ids()) == sorted(truth)
+        assert sorted(pipeline.caption_run.frame_ids()) == sorted(eval_set.asset_ids)
     assert no_detection.test_caption_run.pipeline == "no_detection"
     # The detector pipeline captions the test split from that detector's test-split detections.
     assert with_detector.test_caption_run.detection_run_id == with_detector.test_detection_run_id
@@ -150,8 +151,9 @@ def test_caption_characters_on_the_test_split_score_as_sklearn_beside_the_detect
     no_detection.save()
     with_detector.test_caption_run = _caption_run(comparison, {i: _caption(*truth[i]) for i in ids})
     with_detector.test_detection_run = DetectionRun.objects.create(
-        project=project, model_version=detector, asset_ids=ids, prompt_version="detect-v1"
+        project=project, model_version=detector, prompt_version="detect-v1"
     )
+    run_frames_set(run=with_detector.test_detection_run, asset_ids=ids)
     with_detector.save()
     for i in ids:  # the detector is wrong once: it misses everyone in the last frame
         Detection.objects.create(

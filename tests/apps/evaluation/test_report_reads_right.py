@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from apps.captioning.models import Caption, CaptionRun
+from apps.captioning.services import run_frames_set
 from apps.evaluation import report as report_builder
 from apps.evaluation.models import CaptionScore
 from apps.evaluation.services import comparison_report_save, comparison_start, eval_set_create
@@ -85,9 +86,8 @@ def test_an_empty_caption_counts_as_four_empty_fields_on_the_health_page():
     project, _, _, _ = labelled_project(frames=2)
     (asset_id,) = _extra_frames(project, 1)
     captioner = Version.objects.get(project=project, role="captioner", is_default=True)
-    run = CaptionRun.objects.create(
-        project=project, model_version=captioner, pipeline="no_detection", asset_ids=[asset_id]
-    )
+    run = CaptionRun.objects.create(project=project, model_version=captioner, pipeline="no_detection")
+    run_frames_set(run=run, asset_ids=[asset_id])
     Caption.objects.create(run=run, asset_id=asset_id, raw_text="", fields={}, ok=False, tokens=0)
     lead = UserFactory(role="lead")
     project.memberships.create(user=lead)

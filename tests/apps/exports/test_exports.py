@@ -153,7 +153,7 @@ def test_one_runs_export_holds_that_runs_captions_and_skips_an_unreadable_one(pr
     export = export_start(project=project, created_by=lead, format="dense", source="run", caption_run=baseline)
     rows = [json.loads(line) for line in _read(run_export(export), tmp_path, "captions.jsonl")]
     unreadable = review.frames.get(position=3).asset_id  # the baseline's answer there could not be read
-    assert sorted(int(row["key"]) for row in rows) == sorted(set(baseline.asset_ids) - {unreadable})
+    assert sorted(int(row["key"]) for row in rows) == sorted(set(baseline.frame_ids()) - {unreadable})
     by_asset = {c.asset_id: c for c in baseline.captions.all()}
     assert all(row["caption"] == _dense(by_asset[int(row["key"])]) for row in rows)
 

@@ -26,9 +26,7 @@ def export_world(project, reviewer, frames: int = 6):
         caption.raw_text = answer
         caption.save(update_fields=["raw_text"])
     captioner = ModelVersion.objects.get(project=project, role="captioner", is_default=True)
-    eval_set = EvalSet.objects.create(
-        project=project, name="eval", requested=frames, asset_ids=list(baseline.asset_ids)
-    )
+    eval_set = EvalSet.objects.create(project=project, name="eval", requested=frames, asset_ids=baseline.frame_ids())
     comparison = Comparison.objects.create(
         project=project, eval_set=eval_set, captioner=captioner, judge=captioner, profile="tiny"
     )
@@ -36,7 +34,7 @@ def export_world(project, reviewer, frames: int = 6):
         pipeline = ComparisonPipeline.objects.create(
             comparison=comparison, position=position, label=label, caption_run=run
         )
-        for index, asset_id in enumerate(run.asset_ids):
+        for index, asset_id in enumerate(run.frame_ids()):
             overall = (9.0 if index == 5 else 5.0) if run == baseline else 6.0 + index % 3
             CaptionScore.objects.create(
                 pipeline=pipeline, asset_id=asset_id, judge_status="ok", judge_overall=overall,

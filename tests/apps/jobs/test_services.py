@@ -307,7 +307,7 @@ def test_job_start_for_names_the_row_in_the_params_and_keeps_the_job_on_it(
         "labeling_project_id",
     ]
     detector = ModelVersion.objects.create(project=project, role=ModelRole.DETECTOR, name="d", model="tiny/qwen")
-    run = DetectionRun.objects.create(project=project, model_version=detector, asset_ids=[], prompt_version="v")
+    run = DetectionRun.objects.create(project=project, model_version=detector, prompt_version="v")
     with django_capture_on_commit_callbacks(execute=False):
         job = job_start_for(run, kind="detect", created_by=lead)
     run.refresh_from_db()

@@ -6,6 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from apps.captioning.models import Detection, DetectionRun
+from apps.captioning.services import run_frames_set
 from apps.curation import services as curation_services
 from apps.curation.models import GoldSet
 from apps.media.models import Asset, AssetKind
@@ -50,9 +51,8 @@ def labeling_world(frames: int = 6, name: str = "Labelling world") -> LabelingWo
     )
     model_versions_ensure(project=project)
     detector = ModelVersion.objects.get(project=project, role="detector", is_default=True)
-    run = DetectionRun.objects.create(
-        project=project, model_version=detector, gold_set=gold_set, asset_ids=[a.id for a in assets]
-    )
+    run = DetectionRun.objects.create(project=project, model_version=detector, gold_set=gold_set)
+    run_frames_set(run=run, asset_ids=[a.id for a in assets])
     predicted = {}
     for index, asset in enumerate(assets):
         names = sorted(ROSTER[: index % 3])

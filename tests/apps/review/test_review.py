@@ -30,7 +30,7 @@ def test_a_review_holds_the_frames_both_runs_captioned_with_what_its_filters_rea
     review, baseline, candidate = review_world(project, frames=8)
     frames = list(review.frames.order_by("position"))
     assert review.frame_count == len(frames) == 8
-    assert [f.asset_id for f in frames] == baseline.asset_ids
+    assert [f.asset_id for f in frames] == baseline.frame_ids()
     # The baseline was given an extra character on every other frame; frame 3 is out of the schema.
     assert [f.detectors_disagree for f in frames] == [i % 2 == 0 for i in range(8)]
     assert [f.adherence_failed for f in frames] == [i == 3 for i in range(8)]
@@ -310,11 +310,11 @@ def test_concurrent_reviewers_each_keep_one_vote_per_frame_and_every_correction(
 
 def test_open_mode_names_the_pipelines_shows_the_judge_and_every_pipeline_and_takes_no_vote(project, reviewer, client):
     from apps.captioning.models import Caption, CaptionRun
+    from apps.captioning.services import run_frames_set
 
     _, baseline, candidate = review_world(project, frames=3)
-    third = CaptionRun.objects.create(
-        project=project, model_version=baseline.model_version, pipeline="no_detection", asset_ids=baseline.asset_ids
-    )
+    third = CaptionRun.objects.create(project=project, model_version=baseline.model_version, pipeline="no_detection")
+    run_frames_set(run=third, asset_ids=baseline.frame_ids())
     for caption in Caption.objects.filter(run=candidate):
         Caption.objects.create(
             run=third, asset_id=caption.asset_id, fields={**caption.fields, "scene": "Everyone is here."},

@@ -4,6 +4,7 @@ as the review workspace finds them after an evaluation."""
 from PIL import Image
 
 from apps.captioning.models import Caption, CaptionRun
+from apps.captioning.services import run_frames_set
 from apps.media.models import AssetKind
 from apps.media.services import asset_add
 from apps.modelhub.models import ModelVersion
@@ -38,8 +39,10 @@ def review_world(project, frames: int = 8):
         asset, _ = asset_add(project=project, prepared=prepare_asset(image), kind=AssetKind.IMAGE)
         assets.append(asset)
     ids = [asset.id for asset in assets]
-    baseline = CaptionRun.objects.create(project=project, model_version=captioner, pipeline="detection", asset_ids=ids)
-    candidate = CaptionRun.objects.create(project=project, model_version=captioner, pipeline="detection", asset_ids=ids)
+    baseline = CaptionRun.objects.create(project=project, model_version=captioner, pipeline="detection")
+    candidate = CaptionRun.objects.create(project=project, model_version=captioner, pipeline="detection")
+    for run in (baseline, candidate):
+        run_frames_set(run=run, asset_ids=ids)
     for index, asset in enumerate(assets):
         truth = NAMES[: 1 + index % 2]
         extra = truth + ["Bruno"] if index % 2 == 0 else truth

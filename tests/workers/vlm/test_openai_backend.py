@@ -32,7 +32,14 @@ class ScriptedServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server.lock:
-                    server.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                    server.requests.append(
+                        {
+                            "path": self.path,
+                            "body": body,
+                            "auth": self.headers.get("Authorization"),
+                            "routing": self.headers.get("X-Session-Id"),
+                        }
+                    )
                     kind, value = server.script.pop(0) if server.script else ("ok", '["Ellie"]')
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
@@ -165,6 +172,28 @@ def test_many_prompts_run_concurrently_and_keep_their_order(server, world):
     assert len(set(expected)) == 6
     assert [o.text for o in out] == expected
     assert server.max_in_flight == 2  # up to the concurrency limit at once, never more
+
+
+def test_every_frame_is_sent_after_the_same_reference_prefix_with_the_routing_key(server, world):
+    """What a fleet's prefix caches and a prefix-aware router need: every request starts with the
+    references and descriptions, byte for byte the same, and carries the project's routing key."""
+    cards, frames = world
+    server.script = [("digest", None)] * 6
+    client = backend(server, concurrency=6, routing_key="vive-7-abc123")
+    client.generate([detection_prompt(cards, frame) for frame in frames])
+    assert len(server.requests) == 6 and {r["routing"] for r in server.requests} == {"vive-7-abc123"}
+    contents = [request["body"]["messages"][0]["content"] for request in server.requests]
+    prefixes = [json.dumps(content[:-1]) for content in contents]  # everything before the frame
+    assert len(set(prefixes)) == 1 and len(prefixes[0]) > 1000  # the references' images are in it
+    frames_sent = {json.dumps(content[-1]) for content in contents}
+    assert len(frames_sent) == 6  # the frame, last, differs
+    assert all(content[-1]["type"] == "image_url" for content in contents)
+
+
+def test_without_a_routing_key_no_routing_header_is_sent(server, world):
+    cards, frames = world
+    backend(server).generate([detection_prompt(cards, frames[0])])
+    assert server.requests[0]["routing"] is None
 
 
 def test_unreachable_server_is_an_error_not_a_crash(world):

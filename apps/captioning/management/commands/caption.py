@@ -33,7 +33,7 @@ class Command(JobCommand):
         run = runs.filter(id=detection_run).first() if detection_run else (started.first() or runs.first())
         if pipeline == CaptionPipeline.DETECTION and run is None:
             raise CommandError("No detection run: run `manage.py detect` first.")
-        asset_ids = assets if assets is not None else (run.asset_ids if run else [])
+        asset_ids = assets if assets is not None else (run.frame_ids() if run else [])
         if limit:
             asset_ids = asset_ids[:limit]
         previous = (

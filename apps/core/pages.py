@@ -1,0 +1,23 @@
+"""Keyset pages: a list of any length shown a page at a time, in id order. A page is found by the
+last id of the previous one (an index range scan), never by an offset the database counts up to."""
+
+from django.db.models import QuerySet
+
+
+def keyset_page(rows: QuerySet, after: int | None, limit: int) -> tuple[list, int | None]:
+    """The rows after id `after` (all from the start when None), at most `limit`, and the `after`
+    of the next page (None on the last page)."""
+    if after is not None:
+        rows = rows.filter(id__gt=after)
+    found = list(rows.order_by("id")[: limit + 1])  # one extra row tells whether a next page exists
+    page = found[:limit]
+    return page, (page[-1].id if len(found) > limit else None)
+
+
+def after_param(value: str | None) -> int | None:
+    """The `after` query parameter: a non-negative id, or None (a bad value starts from the top)."""
+    try:
+        after = int(value) if value else None
+    except ValueError:
+        return None
+    return after if after is None or after >= 0 else None

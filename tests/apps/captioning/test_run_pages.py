@@ -1,0 +1,78 @@
+"""A run's page at any size: its answers a keyset page at a time, the same number of SQL
+queries for a run of 1,000 frames as for one of 10,000, and the next page loaded on scroll."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.captioning.models import Caption, CaptionRun, Detection, DetectionRun
+from apps.captioning.services import run_frames_set
+from apps.captioning.views import RUN_PAGE_ROWS
+from apps.media.models import Asset
+from apps.modelhub.services import model_versions_ensure
+from apps.projects.services import project_create
+
+pytestmark = pytest.mark.django_db
+
+
+def _world(lead, frames: int):
+    project = project_create(name=f"{frames} frames", created_by=lead)
+    model_versions_ensure(project=project)
+    assets = Asset.objects.bulk_create(
+        [
+            Asset(project=project, kind="frame", sha256=f"{project.id:08d}{i:056d}", width=4, height=4,
+                  image=f"x/{i}.jpg", thumbnail=f"x/{i}.webp")
+            for i in range(frames)
+        ],
+        batch_size=5000,
+    )  # fmt: skip
+    ids = [asset.id for asset in assets]
+    detector, captioner = (project.model_versions.get(role=role, is_default=True) for role in ("detector", "captioner"))
+    detections = DetectionRun.objects.create(project=project, model_version=detector)
+    captions = CaptionRun.objects.create(project=project, model_version=captioner, pipeline="detection")
+    for run in (detections, captions):
+        run_frames_set(run=run, asset_ids=ids)
+    Detection.objects.bulk_create(
+        [Detection(run=detections, asset_id=i, names=["Ellie"], model_version_label="d") for i in ids], batch_size=5000
+    )
+    fields = {"scene": "s", "background": "b", "characters": [{"name": "Ellie", "description": "d"}]}
+    Caption.objects.bulk_create(
+        [Caption(run=captions, asset_id=i, fields=fields, model_version_label="c") for i in ids], batch_size=5000
+    )
+    return project, detections, captions
+
+
+def _get(client, url: str, **headers) -> tuple[str, int]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, **headers)
+    assert response.status_code == 200
+    return response.content.decode(), len(queries)
+
+
+ROW_MARKERS = [("detections", '<img class="pick"'), ("captions", 'class="card caption-row"')]
+
+
+@pytest.mark.parametrize(("kind", "row_marker"), ROW_MARKERS)
+def test_a_run_page_shows_one_page_of_answers_and_its_queries_do_not_grow_with_the_run(lead, client, kind, row_marker):
+    client.force_login(lead)
+    counts, sizes = [], []
+    for frames in (1_000, 10_000):
+        project, detections, captions = _world(lead, frames)
+        run = detections if kind == "detections" else captions
+        url = f"/projects/{project.id}/runs/{kind}/{run.id}/"
+        page, queries = _get(client, url)
+        assert page.count(row_marker) == RUN_PAGE_ROWS and f"{frames} / {frames}" in page
+        counts.append(queries)
+        sizes.append(len(page))
+    assert counts[0] == counts[1], counts  # the same queries whatever the run's size
+    assert max(sizes) < 100_000 and abs(sizes[0] - sizes[1]) < 0.05 * sizes[0]  # a page, not the run
+
+    # the next page, as htmx asks for it on scroll: the rows only, starting after the last one
+    first = list(run.frames.order_by("position").values_list("asset_id", flat=True)[: RUN_PAGE_ROWS + 1])
+    last_id = (run.detections if kind == "detections" else run.captions).order_by("id")[RUN_PAGE_ROWS - 1].id
+    assert f"?after={last_id}" in page
+    more, _ = _get(client, f"{url}?after={last_id}", HTTP_HX_REQUEST="true")
+    assert "<h1>" not in more and more.count(row_marker) == RUN_PAGE_ROWS
+    assert f"/assets/{first[RUN_PAGE_ROWS]}/" in more and f"/assets/{first[0]}/" not in more
+    _, bad = _get(client, f"{url}?after=oops")  # a bad cursor starts from the top
+    assert bad == counts[1]
