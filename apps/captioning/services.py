@@ -25,12 +25,14 @@ from workers.vlm.prompts import CAPTION_PROMPT_VERSION, DETECTION_PROMPT_VERSION
 IDS_PER_QUERY = 10_000  # SQLite allows 32,766 parameters in one statement
 
 
+def _id_slices(asset_ids: list[int]):
+    for start in range(0, len(asset_ids), IDS_PER_QUERY):
+        yield asset_ids[start : start + IDS_PER_QUERY]
+
+
 def _count_in(rows, asset_ids: list[int]) -> int:
     """How many of `asset_ids` (distinct) `rows` hold, asked a slice at a time."""
-    return sum(
-        rows.filter(asset_id__in=asset_ids[start : start + IDS_PER_QUERY]).count()
-        for start in range(0, len(asset_ids), IDS_PER_QUERY)
-    )
+    return sum(rows.filter(asset_id__in=chunk).count() for chunk in _id_slices(asset_ids))
 
 
 def _check_assets(project: Project, asset_ids: list[int]) -> list[int]:
@@ -38,8 +40,7 @@ def _check_assets(project: Project, asset_ids: list[int]) -> list[int]:
         raise ApplicationError("Choose at least one frame.")
     asset_ids = list(dict.fromkeys(asset_ids))
     found: set[int] = set()
-    for start in range(0, len(asset_ids), IDS_PER_QUERY):
-        chunk = asset_ids[start : start + IDS_PER_QUERY]
+    for chunk in _id_slices(asset_ids):
         found.update(Asset.objects.filter(project=project, id__in=chunk).values_list("id", flat=True))
     missing = [asset_id for asset_id in asset_ids if asset_id not in found]
     if missing:

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Count
 from django.utils import timezone
 
 from apps.core.models import BaseModel
@@ -75,8 +76,6 @@ class Job(BaseModel):
     def stages(self) -> dict:
         """Its child jobs for the job page: all of them when few; for a run split into many shards,
         how many are in each status and those not yet done (a page never lists a thousand)."""
-        from django.db.models import Count
-
         children = self.children.order_by("id")
         counts = dict(children.order_by().values_list("status").annotate(n=Count("id")))
         total = sum(counts.values())
