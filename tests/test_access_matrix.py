@@ -120,6 +120,7 @@ ENDPOINTS = [
     Endpoint("POST", "/projects/{project}/curation/embed/", LEADS, 302),
     Endpoint("POST", "/projects/{project}/curation/cluster/", LEADS, 302, data=CLUSTER_FORM),
     Endpoint("GET", "/projects/{project}/curation/clusterings/{clustering}/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/curation/clusterings/{clustering}/points/", EVERYONE, 200),
     Endpoint("POST", "/projects/{project}/curation/clusterings/{clustering}/sample/", LEADS, 302, data=SAMPLE_FORM),
     Endpoint("GET", "/projects/{project}/gold/{gold_set}/", EVERYONE, 200),
     Endpoint("POST", "/projects/{project}/gold/{gold_set}/edit/", LEADS, 302, data={"action": "freeze"}),

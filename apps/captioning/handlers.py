@@ -45,9 +45,9 @@ def character_cards(characters: list[Character], references: list[ReferenceImage
     }
 
 
-def _finished(rows) -> set[int]:
+def _finished(run, rows) -> set[int]:
     """Frames with a stored answer; backend errors are forgotten first, so a retry asks again."""
-    services.answers_forget_backend_errors(rows=rows)
+    services.answers_forget_backend_errors(run=run, rows=rows)
     return set(rows.values_list("asset_id", flat=True))
 
 
@@ -85,7 +85,7 @@ def _run_over_frames(
 
     frames = run.frame_ids(*span)
     rows = rows.filter(asset_id__in=_frames_between(run, *span))
-    done = _finished(rows)
+    done = _finished(run, rows)
     todo = [asset_id for asset_id in frames if asset_id not in done]
     ctx.log(f"{len(done)} frames already {verb}, {len(todo)} to go")
     spec = model_spec_for(run.model_version)
@@ -222,18 +222,20 @@ def _caption_totals(run: CaptionRun) -> dict[str, Any]:
     return {"caption_run_id": run.id, **_counts(run.captions), "model": model_spec_for(run.model_version).version}
 
 
-def _run_kinds(*, name: str, label: str, run_param: str, load_run, span_work, totals):
+def _run_kinds(*, name: str, label: str, run_param: str, load_run, span_work, totals, summarise=lambda run: None):
     """A kind of run's two job kinds: `name`, the whole run (done by its own job when it fits one
     shard, otherwise split into shards and summed up by `totals(run)` once they have ended), and
-    `name_shard`, one range of its frames (`span_work(run, ctx, (start, stop))`)."""
+    `name_shard`, one range of its frames (`span_work(run, ctx, (start, stop))`). When the run
+    is done its counts are recounted and `summarise(run)` keeps what its pages show."""
 
     @job_kind(name=name, label=label, queue=VLM_QUEUE, clean_params=id_params(run_param))
     def whole(job: Job, ctx: JobContext) -> dict[str, Any]:
         run = load_run(job)
         span = _shard_or_whole(job, ctx, run, f"{name}_shard")
-        if span is not None:
-            return span_work(run, ctx, span)
-        return {**totals(run), "shards": job.children.count()}
+        result = span_work(run, ctx, span) if span is not None else {**totals(run), "shards": job.children.count()}
+        services.run_answers_recount(run=run)
+        summarise(run)
+        return result
 
     @job_kind(
         name=f"{name}_shard",
@@ -263,6 +265,7 @@ caption, caption_shard = _run_kinds(
     load_run=_caption_run,
     span_work=_caption_span,
     totals=_caption_totals,
+    summarise=lambda run: services.caption_run_health_refresh(run=run, force=True),
 )
 
 

@@ -8,9 +8,21 @@ class FramedRun(BaseModel):
     one list of ids: a run of a million frames is read a range of positions (a shard) at a time."""
 
     frame_count = models.PositiveIntegerField(default=0, help_text="how many frames it goes over")
+    # Kept as answers are stored (and recounted when a run ends), so that no page counts a run's
+    # answers per request: at a million frames that is a scan of a million rows.
+    answered_count = models.PositiveIntegerField(default=0, help_text="frames with a stored answer")
+    failed_count = models.PositiveIntegerField(default=0, help_text="answers that failed to parse or to arrive")
 
     class Meta:
         abstract = True
+
+    @property
+    def done(self) -> int:
+        return self.answered_count
+
+    @property
+    def failed(self) -> int:
+        return self.failed_count
 
     def frame_ids(self, start: int = 0, stop: int | None = None) -> list[int]:
         """Its frames' asset ids in order, those at positions [start, stop)."""
@@ -79,6 +91,9 @@ class Detection(BaseModel):
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["run", "asset"], name="detection_once_per_asset")]
+        # A run page reads its answers in id order a keyset page at a time: without (run, id) the
+        # database walks the whole table's id index from the start, skipping other runs' rows.
+        indexes = [models.Index(fields=["run", "id"], name="detection_run_page")]
 
 
 class CaptionPipeline(models.TextChoices):
@@ -98,6 +113,9 @@ class CaptionRun(FramedRun):
     prompt_example = models.TextField(blank=True)
     inputs_key = models.CharField(
         max_length=40, blank=True, db_index=True, help_text="digest of its inputs (apps/core/inputs.py): --reuse"
+    )
+    health = models.JSONField(
+        default=dict, blank=True, help_text="the health check's summary, as of `answered` answers (selectors)"
     )
 
     class Meta:
@@ -133,3 +151,4 @@ class Caption(BaseModel):
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["run", "asset"], name="caption_once_per_asset")]
+        indexes = [models.Index(fields=["run", "id"], name="caption_run_page")]  # as for detections

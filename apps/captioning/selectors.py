@@ -1,4 +1,4 @@
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 
 from apps.captioning.models import CaptionPipeline, CaptionRun, DetectionRun
@@ -13,10 +13,7 @@ from workers.vlm.prompts import CAPTION_PROMPT_VERSION, DETECTION_PROMPT_VERSION
 
 def detection_run_list(*, project: Project) -> QuerySet[DetectionRun]:
     return (
-        DetectionRun.objects.filter(project=project)
-        .select_related("model_version", "job", "gold_set")
-        .annotate(done=Count("detections"), failed=Count("detections", filter=Q(detections__ok=False)))
-        .order_by("-id")
+        DetectionRun.objects.filter(project=project).select_related("model_version", "job", "gold_set").order_by("-id")
     )
 
 
@@ -24,7 +21,6 @@ def caption_run_list(*, project: Project) -> QuerySet[CaptionRun]:
     return (
         CaptionRun.objects.filter(project=project)
         .select_related("model_version", "job", "detection_run")
-        .annotate(done=Count("captions"), failed=Count("captions", filter=Q(captions__ok=False)))
         .order_by("-id")
     )
 
@@ -124,31 +120,69 @@ def caption_run_get(*, project: Project, run_id: int) -> CaptionRun:
     return run
 
 
-def caption_run_health(run: CaptionRun, token_limit: int = 1024) -> dict:
+HEALTH_SUMMARY_VERSION = 2  # bump when the summary's shape changes: stored summaries are then made again
+TOKEN_BINS = 30
+
+
+def _token_histogram(tokens: list[int]) -> dict:
+    """Caption lengths in TOKEN_BINS equal bins (what the page plots, whatever the run's size)."""
+    if not tokens:
+        return {"start": 0, "width": 1, "counts": []}
+    low, high = min(tokens), max(tokens)
+    width = max(1, -(-(high - low + 1) // TOKEN_BINS))
+    counts = [0] * (-(-(high - low + 1) // width))
+    for count in tokens:
+        counts[(count - low) // width] += 1
+    return {"start": low, "width": width, "counts": counts}
+
+
+def caption_run_health_summary(run: CaptionRun) -> dict:
     """The model-free health check of a whole caption run: structure adherence (parses, keys
-    present, non-empty) and lengths in the captioner's tokens (counted by the caption job)."""
+    present, non-empty) and lengths in the captioner's tokens (counted by the caption job). It
+    reads every caption, so it is made once per change of the run's answers (services
+    `caption_run_health_refresh`), never per request."""
     from collections import Counter
 
     from workers.metrics.health import caption_health
 
-    rows = list(run.captions.only("id", "raw_text", "tokens", "asset_id"))
-    checks = [caption_health(row.id, row.raw_text, str.split) for row in rows]  # structure only
-    tokens = [row.tokens for row in rows if row.tokens is not None]
+    repairs, empty, missing = Counter(), Counter(), Counter()
+    tokens, failing = [], []
+    n = adheres = parsed = repaired = 0
+    rows = run.captions.order_by("id").values_list("id", "asset_id", "raw_text", "tokens").iterator(chunk_size=5000)
+    for caption_id, asset_id, raw_text, token_count in rows:
+        check = caption_health(caption_id, raw_text, str.split)  # structure only
+        n += 1
+        adheres += check.adheres
+        parsed += check.parsed
+        repaired += bool(check.repairs)
+        repairs.update(check.repairs)
+        empty.update(check.empty_fields)
+        missing.update(check.missing_fields)
+        if token_count is not None:
+            tokens.append(token_count)
+        if not check.adheres and len(failing) < 50:
+            failing.append((asset_id, check.error or ", ".join(check.missing_fields + check.empty_fields)))
     return {
-        "n": len(rows),
-        "adheres": sum(c.adheres for c in checks),
-        "parsed": sum(c.parsed for c in checks),
-        "repaired": sum(bool(c.repairs) for c in checks),
-        "repairs": dict(Counter(repair for c in checks for repair in c.repairs)),
-        "empty_fields": dict(Counter(field for c in checks for field in c.empty_fields)),
-        "missing_fields": dict(Counter(field for c in checks for field in c.missing_fields)),
-        "tokens": tokens,
+        "version": HEALTH_SUMMARY_VERSION,
+        "answered": run.answered_count,
+        "n": n,
+        "adheres": adheres,
+        "parsed": parsed,
+        "repaired": repaired,
+        "repairs": dict(repairs),
+        "empty_fields": dict(empty),
+        "missing_fields": dict(missing),
         "counted": len(tokens),
-        "token_limit": token_limit,
-        "too_long": [row.asset_id for row in rows if row.tokens is not None and row.tokens > token_limit],
-        "failing": [
-            (row.asset_id, c.error or ", ".join(c.missing_fields + c.empty_fields))
-            for row, c in zip(rows, checks, strict=True)
-            if not c.adheres
-        ][:50],
+        "token_histogram": _token_histogram(tokens),
+        "failing": failing,
     }
+
+
+def caption_run_health_current(run: CaptionRun) -> bool:
+    """Whether the run's stored health summary is of its answers as they are now."""
+    health = run.health or {}
+    return health.get("version") == HEALTH_SUMMARY_VERSION and health.get("answered") == run.answered_count
+
+
+def captions_over(run: CaptionRun, token_limit: int) -> int:
+    return run.captions.filter(tokens__gt=token_limit).count()

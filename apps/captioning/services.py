@@ -2,6 +2,7 @@
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Count, F, Q
 
 from apps.captioning.models import (
     Caption,
@@ -12,7 +13,14 @@ from apps.captioning.models import (
     DetectionRun,
     DetectionRunFrame,
 )
-from apps.captioning.selectors import caption_inputs_key, detection_frames, detection_inputs_key
+from apps.captioning.selectors import (
+    HEALTH_SUMMARY_VERSION,
+    caption_inputs_key,
+    caption_run_health_current,
+    caption_run_health_summary,
+    detection_frames,
+    detection_inputs_key,
+)
 from apps.core.errors import ApplicationError
 from apps.curation.models import GoldSet
 from apps.jobs.models import Job
@@ -195,18 +203,58 @@ def caption_answer(
 
 
 def answers_store(*, answers: list[Detection] | list[Caption]) -> None:
-    """A chunk's answers in one INSERT. A frame already answered keeps its first answer: a shard
-    retried after its worker died, or a duplicate delivery, never writes a frame twice."""
-    if answers:
-        type(answers[0]).objects.bulk_create(answers, batch_size=1000, ignore_conflicts=True)
+    """A chunk's answers (of one run) in one INSERT, and the run's counts moved on by the new ones.
+    A frame already answered keeps its first answer: a shard retried after its worker died, or a
+    duplicate delivery, never writes a frame twice (the unique constraint decides; the counts are
+    recounted exactly when the run ends)."""
+    if not answers:
+        return
+    model, run = type(answers[0]), answers[0].run
+    if any(answer.run_id != run.id for answer in answers):
+        raise ValueError("answers_store takes one run's answers at a time")
+    with transaction.atomic():
+        stored = set(
+            model.objects.filter(run_id=run.id, asset_id__in=[a.asset_id for a in answers]).values_list(
+                "asset_id", flat=True
+            )
+        )
+        new = [answer for answer in answers if answer.asset_id not in stored]
+        model.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
+        type(run).objects.filter(id=run.id).update(
+            answered_count=F("answered_count") + len(new),
+            failed_count=F("failed_count") + sum(not answer.ok for answer in new),
+        )
 
 
-def answers_forget_backend_errors(*, rows) -> int:
+def run_answers_recount(*, run: DetectionRun | CaptionRun) -> None:
+    """The run's answer counts, counted (once, when it ends or loses answers)."""
+    answers = run.detections if isinstance(run, DetectionRun) else run.captions
+    counts = answers.aggregate(answered=Count("id"), failed=Count("id", filter=Q(ok=False)))
+    type(run).objects.filter(id=run.id).update(answered_count=counts["answered"], failed_count=counts["failed"])
+    run.answered_count, run.failed_count = counts["answered"], counts["failed"]
+
+
+def answers_forget_backend_errors(*, run: DetectionRun | CaptionRun, rows) -> int:
     """Delete a run's detections or captions that hold no answer but a backend error (server
     down, timeout), so that a retried job asks for those frames again. Returns how many."""
     failed = [row.id for row in rows.only("id", "flags") if "backend_error" in row.flags]
     deleted, _ = rows.filter(id__in=failed).delete()
+    if deleted:
+        run_answers_recount(run=run)
     return deleted
+
+
+def caption_run_health_refresh(*, run: CaptionRun, force: bool = False) -> dict:
+    """The run's health summary, made again (and kept) only when its answers changed since, or
+    when `force`d (the caption job, once its answers and token counts are all in). While the run
+    is still going, a summary made earlier is kept as it is: the job makes it again when it ends,
+    and a page watched during a million-frame run must not read every caption on each visit."""
+    running = run.job is not None and not run.job.is_finished
+    unusable = (run.health or {}).get("version") != HEALTH_SUMMARY_VERSION  # none yet, or of an older shape
+    if force or unusable or (not running and not caption_run_health_current(run)):
+        run.health = caption_run_health_summary(run)
+        CaptionRun.objects.filter(id=run.id).update(health=run.health)
+    return run.health
 
 
 def caption_tokens_record(*, run: CaptionRun, counts: dict[int, int]) -> None:

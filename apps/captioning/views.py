@@ -134,5 +134,12 @@ def caption_run_health(request: HttpRequest, project_id: int, run_id: int) -> Ht
         token_limit = max(1, int(request.GET.get("limit", 1024)))
     except ValueError:
         token_limit = 1024
-    health = selectors.caption_run_health(run, token_limit)
-    return render(request, "captioning/caption_health.html", {"project": project, "run": run, "health": health})
+    health = services.caption_run_health_refresh(run=run)
+    context = {
+        "project": project,
+        "run": run,
+        "health": health,
+        "token_limit": token_limit,
+        "too_long": selectors.captions_over(run, token_limit),
+    }
+    return render(request, "captioning/caption_health.html", context)

@@ -13,6 +13,11 @@ urlpatterns = [
         name="clustering",
     ),
     path(
+        "projects/<int:project_id>/curation/clusterings/<int:clustering_id>/points/",
+        views.clustering_points,
+        name="clustering_points",
+    ),
+    path(
         "projects/<int:project_id>/curation/clusterings/<int:clustering_id>/sample/",
         views.gold_sample_launch,
         name="sample",

@@ -8,11 +8,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import ApplicationError
+from apps.core.pages import after_param, keyset_page
 from apps.core.permissions import Action, authorize
 from apps.curation import selectors, services
 from apps.curation.forms import ClusteringForm, GoldSampleForm
 from apps.media.selectors import asset_get
 from apps.projects.selectors import project_get
+
+GOLD_PAGE_ITEMS = 120
 
 ASSET_PLACEHOLDER = 987654321  # an id no asset has: replaced client-side
 
@@ -72,14 +75,12 @@ def clustering_detail(request: HttpRequest, project_id: int, clustering_id: int)
     project = project_get(user=request.user, project_id=project_id)
     clustering = selectors.clustering_run_get(project=project, clustering_id=clustering_id)
     gold_set = selectors.gold_set_latest_for(clustering=clustering)
-    points = selectors.projection_points(clustering=clustering)
-    gold_ids = set(gold_set.items.values_list("asset_id", flat=True)) if gold_set else set()
+    clusters, cluster_count = selectors.cluster_table(clustering=clustering, gold_set=gold_set)
     scatter = {
-        "asset": [p[0] for p in points],
-        "x": [round(p[1], 4) for p in points],
-        "y": [round(p[2], 4) for p in points],
-        "cluster": [p[3] for p in points],
-        "gold": [p[0] in gold_ids for p in points],
+        # The points come as binary arrays from their own URL (fetched once, cached by the browser);
+        # the page carries only what changes: the gold picks.
+        "points_url": reverse("curation:clustering_points", args=[project.id, clustering.id]),
+        "gold": list(gold_set.items.values_list("asset_id", flat=True)) if gold_set else [],
         # URL templates for the script: it puts an asset id where the placeholder is.
         "asset_url": reverse("media:detail", args=[project.id, ASSET_PLACEHOLDER]),
         "thumb_url": reverse("media:thumb", args=[ASSET_PLACEHOLDER]),
@@ -89,10 +90,21 @@ def clustering_detail(request: HttpRequest, project_id: int, clustering_id: int)
         "clustering": clustering,
         "gold_set": gold_set,
         "scatter": scatter,
-        "clusters": selectors.cluster_table(clustering=clustering, gold_set=gold_set),
+        "clusters": clusters,
+        "cluster_count": cluster_count,
         "sample_form": GoldSampleForm(),
     }
     return render(request, "curation/clustering.html", context)
+
+
+@login_required
+def clustering_points(request: HttpRequest, project_id: int, clustering_id: int) -> HttpResponse:
+    """The projection's points as binary arrays (selectors.projection_arrays has the layout)."""
+    project = project_get(user=request.user, project_id=project_id)
+    clustering = selectors.clustering_run_get(project=project, clustering_id=clustering_id)
+    response = HttpResponse(selectors.projection_arrays(clustering=clustering), content_type="application/octet-stream")
+    response["Cache-Control"] = "private, max-age=86400"  # a clustering's points never change
+    return response
 
 
 @login_required
@@ -119,8 +131,18 @@ def gold_sample_launch(request: HttpRequest, project_id: int, clustering_id: int
 def gold_set_detail(request: HttpRequest, project_id: int, gold_set_id: int) -> HttpResponse:
     project = project_get(user=request.user, project_id=project_id)
     gold_set = selectors.gold_set_get(project=project, gold_set_id=gold_set_id)
-    items = selectors.gold_items(gold_set=gold_set)
-    return render(request, "curation/gold_set.html", {"project": project, "gold_set": gold_set, "items": items})
+    # A keyset page at a time, the next loaded on scroll (htmx): a gold set can hold thousands.
+    items, next_after = keyset_page(
+        selectors.gold_items(gold_set=gold_set), after_param(request.GET.get("after")), GOLD_PAGE_ITEMS
+    )
+    context = {
+        "project": project,
+        "gold_set": gold_set,
+        "items": items,
+        "next_after": next_after,
+        "item_count": gold_set.items.count(),
+    }
+    return render(request, "curation/_gold_items.html" if request.htmx else "curation/gold_set.html", context)
 
 
 @login_required

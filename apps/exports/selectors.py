@@ -10,6 +10,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -236,10 +237,10 @@ def _with_runs(captions: list[Caption]) -> list[Caption]:
 
 
 def export_candidates(
-    *, project: Project, source: str, caption_run: CaptionRun | None = None
+    *, project: Project, source: str, caption_run: CaptionRun | None = None, chunk_size: int = CHUNK
 ) -> Iterator[ExportCandidate]:
     """Each frame's caption to export, in frame order: the run's, or the best of every run's.
-    Frames are read a chunk at a time from where the last chunk ended: memory stays flat."""
+    Frames are read `chunk_size` at a time from where the last chunk ended: memory stays flat."""
     if source == ExportSource.RUN:
         if caption_run is None or caption_run.project_id != project.id:
             raise ValueError("An export of one caption run needs a run of this project.")
@@ -252,7 +253,7 @@ def export_candidates(
             captions.filter(asset_id__gt=last_asset_id)
             .order_by("asset_id")
             .values_list("asset_id", flat=True)
-            .distinct()[:CHUNK]
+            .distinct()[:chunk_size]
         )
         if not chunk_ids:
             return
@@ -273,6 +274,8 @@ def export_candidates(
 
 def export_frames_total(*, project: Project, source: str, caption_run: CaptionRun | None = None) -> int:
     """Frames with a caption in the source, exportable or not (a progress bar's total)."""
+    if source == ExportSource.RUN and caption_run is not None:
+        return caption_run.answered_count  # a run has one caption a frame, counted as they are stored
     captions = (
         Caption.objects.filter(run=caption_run)
         if source == ExportSource.RUN
@@ -291,6 +294,11 @@ class ExportPreview:
     kept: int  # frames every active filter keeps
     inputs_key: str  # what decides the exported records: the same key, the same export
     lint: dict[str, Any] | None = None  # the health check of what would be exported (LintReport.to_dict)
+    limit: int | None = None  # counted over the first `limit` exportable frames only (None: all)
+
+    @property
+    def sampled(self) -> bool:
+        return self.limit is not None and self.exportable >= self.limit
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -303,9 +311,11 @@ def export_preview(
     filters: ExportFilters,
     caption_run: CaptionRun | None = None,
     template: str | None = None,
+    limit: int | None = None,
 ) -> ExportPreview:
     """Counts for the form, and with a `template` the lint of exactly the records the export would
-    write (their dense captions made with it)."""
+    write (their dense captions made with it). With a `limit`, of the first `limit` frames only
+    (the page's preview: it answers at once at any size; the export itself counts and lints all)."""
     linter = None
     if template is not None:
         from workers.exports.dense import DenseTemplate
@@ -315,7 +325,10 @@ def export_preview(
     kept_by = dict.fromkeys(filters.active(), 0)
     exportable = kept = 0
     digest = hashlib.sha256(json.dumps([source, caption_run.id if caption_run else None, filters.to_dict()]).encode())
-    for candidate in export_candidates(project=project, source=source, caption_run=caption_run):
+    candidates = export_candidates(
+        project=project, source=source, caption_run=caption_run, chunk_size=min(limit or CHUNK, CHUNK)
+    )
+    for candidate in islice(candidates, limit):  # islice: the chunk after the limit is never read
         exportable += 1
         passes = candidate.passes(filters)
         for name, passed in passes.items():
@@ -332,6 +345,7 @@ def export_preview(
         kept=kept,
         inputs_key=digest.hexdigest(),
         lint=linter.report().to_dict() if linter is not None else None,
+        limit=limit,
     )
 
 

@@ -17,6 +17,11 @@ from apps.projects.selectors import project_get
 FILTER_FIELDS = ("min_judge_score", "require_adherence", "exclude_flagged", "only_reviewed", "only_with_characters")
 
 
+# The page's preview counts and lints the first PREVIEW_FRAMES frames, so that it answers as the
+# form changes whatever the project's size; the export job counts and lints every frame.
+PREVIEW_FRAMES = 100
+
+
 class ExportForm(forms.Form):
     source = forms.ChoiceField(choices=ExportSource.choices, initial=ExportSource.BEST)
     caption_run = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="caption run")
@@ -88,6 +93,7 @@ def preview(request: HttpRequest, project_id: int) -> HttpResponse:
                 filters=filters,
                 caption_run=form.run(),
                 template=form.cleaned_data["template"],
+                limit=PREVIEW_FRAMES,
             )
         except ValueError as exc:
             form.add_error(None, str(exc))

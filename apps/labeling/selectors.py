@@ -408,6 +408,9 @@ def _labeller_tuple(labeller: Labeller) -> tuple:
     return (labeller.ls_user_id, labeller.ls_email, labeller.user_id, labeller.username)
 
 
+SUMMARY_LIST_ROWS = 100
+
+
 def labeling_summary(labeling_project: LabelingProject, key: SummaryKey | None = None) -> dict:
     """The labelling page's numbers (progress, agreement, anchoring, distribution, ignored answers),
     stored with the key they were computed from and computed again only when it changes."""
@@ -431,6 +434,11 @@ def _summary(labeling_project: LabelingProject, key: SummaryKey) -> dict:
     agreement_ = agreement(labeling_project, frames)
     anchoring_ = anchoring(labeling_project, frames, key.labellers)
     distribution = character_distribution(labeling_project, frames, key.roster)
+    ignored = ignored_labels(labeling_project, key.labellers)
+    agreement_fields = asdict(agreement_)
+    # The page lists at most SUMMARY_LIST_ROWS of each (a gold set of thousands of frames can have
+    # hundreds of conflicts), with the totals; the labels themselves stay rows.
+    agreement_fields["conflicts"] = agreement_fields["conflicts"][:SUMMARY_LIST_ROWS]
     return json.loads(
         json.dumps(
             {
@@ -438,10 +446,11 @@ def _summary(labeling_project: LabelingProject, key: SummaryKey) -> dict:
                 "statuses": statuses,
                 "final": statuses["single"] + statuses["agreed"] + statuses["resolved"],
                 "progress": [asdict(row) for row in annotator_progress(labeling_project, key.labellers)],
-                "agreement": asdict(agreement_),
+                "agreement": agreement_fields,
                 "anchoring": {**asdict(anchoring_), "gap": anchoring_.gap},
                 "distribution": distribution,
-                "ignored": [asdict(row) for row in ignored_labels(labeling_project, key.labellers)],
+                "ignored": [asdict(row) for row in ignored[:SUMMARY_LIST_ROWS]],
+                "ignored_count": len(ignored),
                 "labellers": len(key.labellers),
             },
             default=lambda value: value.isoformat(),

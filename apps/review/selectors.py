@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Q, QuerySet
+from django.core.cache import cache
+from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404
 
 from apps.captioning.models import Caption
@@ -264,7 +265,24 @@ def _preferences(votes: list[dict], field: str) -> list[int]:
 
 def review_results(*, review: Review) -> dict:
     """Win rates per field and overall (pooled and per reviewer), agreement between reviewers on
-    the frames they both voted on, and agreement of the judge's score differences with them."""
+    the frames they both voted on, and agreement of the judge's score differences with them.
+    Worked out once per change of the review's votes or pairwise judgements (two aggregate
+    queries tell), and cached: the results page and API are read far more often than voted on."""
+    votes = ReviewVote.objects.filter(review=review).aggregate(n=Count("id"), last=Max("updated_at"))
+    judged = PairwiseJudgement.objects.filter(frame__review=review).aggregate(n=Count("id"), last=Max("updated_at"))
+    stamp = [review.id, review.created_at, votes["n"], votes["last"], judged["n"], judged["last"], RESULTS_FORMAT]
+    key = "review-results:" + hashlib.sha256(repr(stamp).encode()).hexdigest()
+    results = cache.get(key)
+    if results is None:
+        results = _review_results(review)
+        cache.set(key, results, timeout=7 * 86400)
+    return results
+
+
+RESULTS_FORMAT = 1  # bump when _review_results' shape changes: cached results are then worked out again
+
+
+def _review_results(review: Review) -> dict:
     from workers.metrics.agreement import agreement, win_rate
 
     votes = list(

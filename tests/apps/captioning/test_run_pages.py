@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.captioning.models import Caption, CaptionRun, Detection, DetectionRun
-from apps.captioning.services import run_frames_set
+from apps.captioning.services import run_answers_recount, run_frames_set
 from apps.captioning.views import RUN_PAGE_ROWS
 from apps.media.models import Asset
 from apps.modelhub.services import model_versions_ensure
@@ -39,6 +39,8 @@ def _world(lead, frames: int):
     Caption.objects.bulk_create(
         [Caption(run=captions, asset_id=i, fields=fields, model_version_label="c") for i in ids], batch_size=5000
     )
+    for run in (detections, captions):  # as the run's job leaves it: its answers counted
+        run_answers_recount(run=run)
     return project, detections, captions
 
 

@@ -2,6 +2,8 @@
 job sums them up once they have all ended. Here the shards run in this process (as `manage.py
 detect` runs them); tests/integration/test_shard_workers.py runs them on three real workers."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from apps.captioning import services
@@ -47,6 +49,8 @@ def test_a_run_larger_than_a_shard_is_split_and_every_frame_is_done_once(project
     assert job.result["frames"] == 5 and job.result["shards"] == 3 and job.progress == 1.0
     assert job.result["failed"] == detections.filter(ok=False).count()
     assert "split into 3 shards" in job.log and "all 3 shards done" in job.log
+    run.refresh_from_db()  # the run's counts, kept as answers were stored: what its pages show
+    assert (run.answered_count, run.failed_count) == (5, detections.filter(ok=False).count())
 
     # a detector → captioner run over the same frames is split the same way and gets each
     # frame's own detection
@@ -65,6 +69,31 @@ def test_a_run_larger_than_a_shard_is_split_and_every_frame_is_done_once(project
     assert job.result["frames"] == 5 and job.result["shards"] == 3
     for caption in Caption.objects.filter(run=captions):
         assert caption.characters_given == Detection.objects.get(run=run, asset_id=caption.asset_id).names
+    # the job summed up the run's health once all its answers were in
+    captions.refresh_from_db()
+    assert captions.answered_count == 5 and captions.health["n"] == 5 and captions.health["answered"] == 5
+    assert captions.health["adheres"] + len(captions.health["failing"]) == 5
+
+
+def test_stored_answers_move_the_run_counts_once_and_a_duplicate_moves_nothing(project, lead, roster_and_frames):
+    assets = roster_and_frames
+    run = _detection_run(project, lead, assets)
+    parsed = lambda ok: SimpleNamespace(names=["Ellie"], unknown=[], raw="x", flags=[], ok=ok, error="")  # noqa: E731
+    first = [
+        services.detection_answer(run=run, asset_id=a.id, parsed=parsed(i != 1), latency=0.1)
+        for i, a in enumerate(assets[:3])
+    ]
+    services.answers_store(answers=first)
+    run.refresh_from_db()
+    assert (run.answered_count, run.failed_count) == (3, 1)
+    again = [services.detection_answer(run=run, asset_id=a.id, parsed=parsed(True), latency=0.1) for a in assets[2:]]
+    services.answers_store(answers=again)  # frame 3 again (a retried shard): kept once, counted once
+    run.refresh_from_db()
+    assert (run.answered_count, run.failed_count) == (5, 1) and Detection.objects.filter(run=run).count() == 5
+    Detection.objects.filter(run=run, asset=assets[0]).delete()  # counts drift only outside the services…
+    services.run_answers_recount(run=run)  # …and the run's end recounts them
+    run.refresh_from_db()
+    assert (run.answered_count, run.failed_count) == (4, 1)
 
 
 def test_a_run_that_fits_one_shard_is_done_by_its_own_job(project, lead, roster_and_frames, settings):

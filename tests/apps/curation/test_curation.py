@@ -1,6 +1,7 @@
 """Embed → cluster → sample gold through the real jobs (tiny CLIP), and the curation pages."""
 
 import json
+import struct
 import subprocess
 import sys
 
@@ -171,9 +172,19 @@ def test_projection_page_shows_the_numbers_in_the_database(client, lead, project
 
     data = json.loads(page.split('<script id="projection-data" type="application/json">')[1].split("</script>")[0])
     db_points = list(ProjectionPoint.objects.filter(clustering=clustering).order_by("asset_id"))
-    assert data["asset"] == [p.asset_id for p in db_points]
-    assert data["cluster"] == [p.cluster for p in db_points]
-    assert sum(data["gold"]) == gold_set.items.count()
+    assert len(db_points) == 20 and len({p.cluster for p in db_points}) > 1
+    # the points: four little-endian arrays (ids, x, y, clusters) from their own URL, as the script reads them
+    points = client.get(data["points_url"])
+    assert points.status_code == 200 and points["Content-Type"] == "application/octet-stream"
+    n = len(points.content) // 16
+    ids, xs, ys, clusters = (
+        struct.unpack(f"<{n}{code}", points.content[k * 4 * n : (k + 1) * 4 * n]) for k, code in enumerate("iffi")
+    )
+    assert list(ids) == [p.asset_id for p in db_points] and list(clusters) == [p.cluster for p in db_points]
+    assert xs == pytest.approx([p.x for p in db_points], abs=1e-4) and ys == pytest.approx(
+        [p.y for p in db_points], abs=1e-4
+    )
+    assert sorted(data["gold"]) == sorted(gold_set.items.values_list("asset_id", flat=True))
     assert f'<strong id="stat-clusters">{clustering.n_clusters}</strong>' in page
     assert f'<strong id="stat-noise">{clustering.noise_count}</strong>' in page
     assert page.count('class="pick"') == gold_set.items.count()

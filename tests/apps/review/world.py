@@ -4,7 +4,7 @@ as the review workspace finds them after an evaluation."""
 from PIL import Image
 
 from apps.captioning.models import Caption, CaptionRun
-from apps.captioning.services import run_frames_set
+from apps.captioning.services import run_answers_recount, run_frames_set
 from apps.media.models import AssetKind
 from apps.media.services import asset_add
 from apps.modelhub.models import ModelVersion
@@ -62,6 +62,8 @@ def review_world(project, frames: int = 8):
             characters_given=truth,
             model_version_label="fine-tuned",
         )
+    for run in (baseline, candidate):  # as the run's job leaves it: its answers counted
+        run_answers_recount(run=run)
     review = review_create(
         baseline=baseline, candidate=candidate, created_by=None, labels=("base → captioner", "fine-tuned → captioner")
     )
