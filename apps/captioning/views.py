@@ -17,7 +17,9 @@ from apps.modelhub.models import ModelRole, ModelVersion
 from apps.modelhub.services import model_versions_ensure
 from apps.projects.selectors import project_get
 
-RUN_PAGE_ROWS = 50  # answers on one page of a run; the next page loads as the reader scrolls
+# Answers on one page of a run; the next page loads as the reader scrolls. A caption row (four
+# fields, its characters) costs about twice a detection row to render.
+RUN_PAGE_ROWS = {"detections": 50, "captions": 25}
 
 
 def _versions(project, role):
@@ -98,11 +100,13 @@ def caption_launch(request: HttpRequest, project_id: int) -> HttpResponse:
     return redirect("captioning:caption_run", project_id=project.id, run_id=run.id)
 
 
-def _run_page(request: HttpRequest, project, run, answers, template: str, rows_template: str) -> HttpResponse:
+def _run_page(
+    request: HttpRequest, project, run, answers, template: str, rows_template: str, page_rows: int
+) -> HttpResponse:
     """A run's page: its figures, then its answers a keyset page at a time (htmx loads the next
     page when the reader reaches the end, as the footage browser does)."""
     rows, next_after = keyset_page(
-        answers.select_related("asset", "asset__video"), after_param(request.GET.get("after")), RUN_PAGE_ROWS
+        answers.select_related("asset", "asset__video"), after_param(request.GET.get("after")), page_rows
     )
     context = {"project": project, "run": run, "rows": rows, "next_after": next_after}
     return render(request, rows_template if request.htmx else template, context)
@@ -113,7 +117,13 @@ def detection_run_detail(request: HttpRequest, project_id: int, run_id: int) -> 
     project = project_get(user=request.user, project_id=project_id)
     run = selectors.detection_run_get(project=project, run_id=run_id)
     return _run_page(
-        request, project, run, run.detections, "captioning/detection_run.html", "captioning/_detection_rows.html"
+        request,
+        project,
+        run,
+        run.detections,
+        "captioning/detection_run.html",
+        "captioning/_detection_rows.html",
+        RUN_PAGE_ROWS["detections"],
     )
 
 
@@ -122,7 +132,13 @@ def caption_run_detail(request: HttpRequest, project_id: int, run_id: int) -> Ht
     project = project_get(user=request.user, project_id=project_id)
     run = selectors.caption_run_get(project=project, run_id=run_id)
     return _run_page(
-        request, project, run, run.captions, "captioning/caption_run.html", "captioning/_caption_rows.html"
+        request,
+        project,
+        run,
+        run.captions,
+        "captioning/caption_run.html",
+        "captioning/_caption_rows.html",
+        RUN_PAGE_ROWS["captions"],
     )
 
 

@@ -57,24 +57,25 @@ ROW_MARKERS = [("detections", '<img class="pick"'), ("captions", 'class="card ca
 @pytest.mark.parametrize(("kind", "row_marker"), ROW_MARKERS)
 def test_a_run_page_shows_one_page_of_answers_and_its_queries_do_not_grow_with_the_run(lead, client, kind, row_marker):
     client.force_login(lead)
+    per_page = RUN_PAGE_ROWS[kind]
     counts, sizes = [], []
     for frames in (1_000, 10_000):
         project, detections, captions = _world(lead, frames)
         run = detections if kind == "detections" else captions
         url = f"/projects/{project.id}/runs/{kind}/{run.id}/"
         page, queries = _get(client, url)
-        assert page.count(row_marker) == RUN_PAGE_ROWS and f"{frames} / {frames}" in page
+        assert page.count(row_marker) == per_page and f"{frames} / {frames}" in page
         counts.append(queries)
         sizes.append(len(page))
     assert counts[0] == counts[1], counts  # the same queries whatever the run's size
     assert max(sizes) < 100_000 and abs(sizes[0] - sizes[1]) < 0.05 * sizes[0]  # a page, not the run
 
     # the next page, as htmx asks for it on scroll: the rows only, starting after the last one
-    first = list(run.frames.order_by("position").values_list("asset_id", flat=True)[: RUN_PAGE_ROWS + 1])
-    last_id = (run.detections if kind == "detections" else run.captions).order_by("id")[RUN_PAGE_ROWS - 1].id
+    first = list(run.frames.order_by("position").values_list("asset_id", flat=True)[: per_page + 1])
+    last_id = (run.detections if kind == "detections" else run.captions).order_by("id")[per_page - 1].id
     assert f"?after={last_id}" in page
     more, _ = _get(client, f"{url}?after={last_id}", HTTP_HX_REQUEST="true")
-    assert "<h1>" not in more and more.count(row_marker) == RUN_PAGE_ROWS
-    assert f"/assets/{first[RUN_PAGE_ROWS]}/" in more and f"/assets/{first[0]}/" not in more
+    assert "<h1>" not in more and more.count(row_marker) == per_page
+    assert f"/assets/{first[per_page]}/" in more and f"/assets/{first[0]}/" not in more
     _, bad = _get(client, f"{url}?after=oops")  # a bad cursor starts from the top
     assert bad == counts[1]
