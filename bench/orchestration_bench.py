@@ -33,10 +33,11 @@ import time
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.databases import fresh_postgres  # noqa: E402
+
 TMP = Path(tempfile.mkdtemp(prefix="orchestration-bench-"))
 PARSER = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 PARSER.add_argument("--frames", type=int, default=1_000_000)
@@ -77,17 +78,6 @@ def serve(port_out, counter) -> None:
     server.daemon_threads = True
     port_out.put(server.server_port)
     server.serve_forever()
-
-
-def fresh_postgres(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 SERVER_REQUESTS = multiprocessing.Value("q", 0)

@@ -21,10 +21,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.databases import fresh_postgres  # noqa: E402
+
 TMP = Path(tempfile.mkdtemp(prefix="pages-bench-"))
 PARSER = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 PARSER.add_argument("--frames", type=int, default=100_000)
@@ -33,16 +34,6 @@ PARSER.add_argument("--database", default=f"sqlite:///{TMP / 'bench.sqlite3'}")
 PARSER.add_argument("--only", default="", help="time only the pages whose name contains this")
 ARGS = PARSER.parse_args()
 P95_TARGET_MS, BYTES_TARGET = 150, 1_000_000
-
-
-def fresh_postgres(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    with psycopg.connect(parsed._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 if ARGS.database.startswith("postgres"):
