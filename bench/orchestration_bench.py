@@ -47,6 +47,7 @@ PARSER.add_argument("--concurrency", type=int, default=32, help="requests in fli
 PARSER.add_argument("--baseline-frames", type=int, default=20_000)
 PARSER.add_argument("--database", default=f"sqlite:///{TMP / 'bench.sqlite3'}")
 PARSER.add_argument("--broker", default="", help="default: the filesystem broker in a temporary folder")
+PARSER.add_argument("--start-only", action="store_true", help="time the run's start alone (profiled), no workers")
 ARGS = PARSER.parse_args()
 ANSWER = json.dumps({"choices": [{"message": {"role": "assistant", "content": '["Ellie"]'}}]}).encode()
 
@@ -285,6 +286,20 @@ def where_the_time_goes(lead, project, detector, asset_ids: list[int]) -> dict[s
     return parts
 
 
+def start_profiled(lead, project, detector, ids: list[int]) -> None:
+    """The run's start over every frame, with where its time goes (cProfile, by cumulative time)."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    detection_run_start(project=project, model_version=detector, asset_ids=ids, created_by=lead, enqueue=False)
+    profiler.disable()
+    print(f"run started in {time.perf_counter() - started:.1f} s ({len(ids)} frames)", flush=True)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(18)
+
+
 def main() -> None:
     call_command("migrate", verbosity=0)
     began = time.perf_counter()
@@ -292,6 +307,9 @@ def main() -> None:
     seeded = time.perf_counter() - began
     ids = list(Asset.objects.filter(project=project).order_by("id").values_list("id", flat=True))
     spec = model_spec_for(detector)
+    if ARGS.start_only:
+        start_profiled(lead, project, detector, ids)
+        return
 
     raw = baseline(spec, project, ARGS.baseline_frames, ARGS.workers)
     print(f"baseline: {raw:.0f} frames/s ({ARGS.workers} processes, no product around the requests)", flush=True)

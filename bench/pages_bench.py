@@ -34,6 +34,7 @@ PARSER.add_argument("--database", default=f"sqlite:///{TMP / 'bench.sqlite3'}")
 PARSER.add_argument("--only", default="", help="time only the pages whose name contains this")
 ARGS = PARSER.parse_args()
 P95_TARGET_MS, BYTES_TARGET = 150, 1_000_000
+FIRST_BYTES: dict[str, list[float]] = {}  # url → seconds to the first chunk of a streamed response
 
 
 if ARGS.database.startswith("postgres"):
@@ -69,16 +70,20 @@ def _counting(executed: list[str]):
 
 def measure(client: Client, url: str) -> tuple[list[float], int, int]:
     response = client.get(url)  # warm: the first request of a page fills caches (e.g. a summary)
-    assert response.status_code in (200, 286, 302), f"{url}: {response.status_code} {response.content[:300]!r}"
+    body = response.getvalue()  # a streamed download is read to its end, as a browser would
+    assert response.status_code in (200, 286, 302), f"{url}: {response.status_code} {body[:300]!r}"
     executed: list[str] = []
     with connection.execute_wrapper(_counting(executed)):
-        response = client.get(url)
+        body = client.get(url).getvalue()
     seconds = []
     for _ in range(ARGS.requests):
         started = time.perf_counter()
-        client.get(url)
+        response = client.get(url)
+        if response.streaming:  # how long until the browser has the first bytes of the file
+            FIRST_BYTES.setdefault(url, []).append(time.perf_counter() - started)
+        response.getvalue()
         seconds.append(time.perf_counter() - started)
-    return seconds, len(executed), len(response.content)
+    return seconds, len(executed), len(body)
 
 
 def p95(values: list[float]) -> float:
@@ -104,9 +109,12 @@ def main() -> None:
             misses.append(name)
             continue
         rows.append((name, statistics.median(seconds), p95(seconds), queries, size))
-        if p95(seconds) * 1000 > P95_TARGET_MS or size > BYTES_TARGET:
+        # A download (a file, streamed) may be bigger than 1 MB; its time is the whole file's.
+        too_big = size > BYTES_TARGET and not name.startswith("download")
+        if p95(seconds) * 1000 > P95_TARGET_MS or too_big:
             misses.append(name)
-        print(f"  {name}: p95 {p95(seconds) * 1000:.0f} ms, {queries} queries, {size:,} bytes", flush=True)
+        first = f", first bytes p95 {p95(FIRST_BYTES[url]) * 1000:.0f} ms (streamed)" if url in FIRST_BYTES else ""
+        print(f"  {name}: p95 {p95(seconds) * 1000:.0f} ms{first}, {queries} queries, {size:,} bytes", flush=True)
     print(f"\n{platform.machine()}, {os.cpu_count()} cores, {connection.vendor}; {ARGS.frames:,} frames; "
           f"{ARGS.requests} requests a page\n")  # fmt: skip
     print("| page or API | p50 ms | p95 ms | SQL queries | bytes |")
@@ -116,7 +124,7 @@ def main() -> None:
     print(f"| baseline: /healthz/ | {statistics.median(baseline) * 1000:.1f} | {p95(baseline) * 1000:.1f} | — | — |")
     slowest = max(rows, key=lambda row: row[2])
     print(f"\nslowest p95: {slowest[0]} {slowest[2] * 1000:.0f} ms ({slowest[2] / p95(baseline):.0f}× the baseline)")
-    print(f"over the targets (p95 ≤ {P95_TARGET_MS} ms, ≤ 1 MB): {', '.join(misses) or 'none'}")
+    print(f"over the targets (p95 ≤ {P95_TARGET_MS} ms, ≤ 1 MB but downloads): {', '.join(misses) or 'none'}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from apps.curation.models import ClusteringRun, EmbeddingRun, GoldItem, GoldSet,
 from apps.evaluation import report as report_builder
 from apps.evaluation.models import CaptionScore, Comparison, ComparisonPipeline, EvalSet
 from apps.evaluation.selectors import DEFAULT_PARAMS
+from apps.evaluation.services import eval_set_frames_set
 from apps.exports.models import Export
 from apps.jobs.models import Job
 from apps.labeling.models import GoldLabel, GoldResolution, LabelingProject, LabelingTask, LabelStudioAccount
@@ -343,9 +344,8 @@ def seed_world(frames: int, *, tag: str = "") -> World:
     # The evaluation: a tenth of the frames (none of them gold), two pipelines, every caption scored.
     gold = set(gold_ids)
     eval_ids = [a for n, a in enumerate(asset_ids) if n % EVAL_EVERY == 3 and a not in gold]
-    eval_set = EvalSet.objects.create(
-        project=project, name="Scale eval set", requested=len(eval_ids), asset_ids=eval_ids
-    )
+    eval_set = EvalSet.objects.create(project=project, name="Scale eval set", requested=len(eval_ids))
+    eval_set_frames_set(eval_set=eval_set, asset_ids=eval_ids)
     comparison = Comparison.objects.create(
         project=project, eval_set=eval_set, captioner=captioner, profile="demo", created_by=lead,
         params={**DEFAULT_PARAMS, "bootstrap_resamples": 200}, test_labels=dict(list(gold_labels.items())[cut:]),

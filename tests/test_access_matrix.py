@@ -332,7 +332,7 @@ def _world(project):
     model_versions_ensure(project=project)
     detector = ModelVersion.objects.get(project=project, role="detector", is_default=True)
     captioner = ModelVersion.objects.get(project=project, role="captioner", is_default=True)
-    eval_set = EvalSet.objects.create(project=project, name="e", requested=1, asset_ids=[])
+    eval_set = EvalSet.objects.create(project=project, name="e", requested=1)
     comparison = Comparison.objects.create(
         project=project, eval_set=eval_set, captioner=captioner, profile="tiny", report=MINIMAL_REPORT
     )

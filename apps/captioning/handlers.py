@@ -9,15 +9,13 @@ libraries are imported inside the handlers: the web process loads this module to
 
 from typing import Any
 
-from django.conf import settings
-
 from apps.captioning import services
 from apps.captioning.models import CaptionPipeline, CaptionRun, DetectionRun
-from apps.core.errors import ApplicationError
 from apps.core.files import local_paths
 from apps.jobs.kinds import VLM_QUEUE, id_params, job_kind, shard_params
-from apps.jobs.models import FINISHED_STATUSES, Job, JobStatus
-from apps.jobs.runner import JobCancelled, JobContext
+from apps.jobs.models import Job
+from apps.jobs.runner import JobContext
+from apps.jobs.shards import job_span, shards_or_whole
 from apps.media.models import Asset
 from apps.modelhub.specs import model_spec_for
 from apps.projects.models import Character, ReferenceImage
@@ -107,36 +105,6 @@ def _run_over_frames(
             finished += len(chunk)
             ctx.progress(finished / len(frames), f"{finished} of {len(frames)} frames")
     return spec, rows
-
-
-def _span(job: Job) -> tuple[int, int]:
-    return job.params["start"], job.params["stop"]
-
-
-def _shard_or_whole(job: Job, ctx: JobContext, run, shard_kind: str) -> tuple[int, int] | None:
-    """A run over more than RUN_SHARD_FRAMES frames is split into shards, one job of `shard_kind`
-    each, that any number of workers take at once; this job waits for them, then (woken when the
-    last one ended) returns None to sum up. A smaller run is done here: its whole span."""
-    size = settings.RUN_SHARD_FRAMES
-    if run.frame_count <= size:
-        return (0, run.frame_count)
-    shards = job.children.filter(kind=shard_kind)
-    if not shards.exists():
-        spans = [(start, min(start + size, run.frame_count)) for start in range(0, run.frame_count, size)]
-        services.run_shards_start(job=job, run=run, kind=shard_kind, spans=spans)
-    unfinished = shards.exclude(status__in=FINISHED_STATUSES)
-    if unfinished.exists():
-        ctx.wait_for_stages(job.progress, f"{shards.count()} shards of {size} frames queued")
-    if shards.filter(status=JobStatus.CANCELLED).exists():
-        raise JobCancelled()
-    failed = shards.exclude(status=JobStatus.SUCCEEDED).order_by("id").first()
-    if failed is not None:
-        start, stop = _span(failed)
-        raise ApplicationError(
-            f"Shard job #{failed.id} (frames {start + 1}–{stop}) {failed.status}: {failed.error or failed.message}"
-        )
-    ctx.log(f"all {shards.count()} shards done")
-    return None
 
 
 def _repaired(detections) -> int:
@@ -231,7 +199,13 @@ def _run_kinds(*, name: str, label: str, run_param: str, load_run, span_work, to
     @job_kind(name=name, label=label, queue=VLM_QUEUE, clean_params=id_params(run_param))
     def whole(job: Job, ctx: JobContext) -> dict[str, Any]:
         run = load_run(job)
-        span = _shard_or_whole(job, ctx, run, f"{name}_shard")
+        span = shards_or_whole(
+            job,
+            ctx,
+            total=run.frame_count,
+            shard_kind=f"{name}_shard",
+            params_for=lambda start, stop: {run_param: run.id, "start": start, "stop": stop},
+        )
         result = span_work(run, ctx, span) if span is not None else {**totals(run), "shards": job.children.count()}
         services.run_answers_recount(run=run)
         summarise(run)
@@ -245,7 +219,7 @@ def _run_kinds(*, name: str, label: str, run_param: str, load_run, span_work, to
         shard=True,
     )
     def shard(job: Job, ctx: JobContext) -> dict[str, Any]:
-        return {**span_work(load_run(job), ctx, _span(job)), "start": job.params["start"]}
+        return {**span_work(load_run(job), ctx, job_span(job)), "start": job.params["start"]}
 
     return whole, shard
 

@@ -1,6 +1,6 @@
 from django.db import models
 
-from apps.core.models import BaseModel
+from apps.core.models import BaseModel, frame_ids_between
 
 
 class FramedRun(BaseModel):
@@ -26,10 +26,7 @@ class FramedRun(BaseModel):
 
     def frame_ids(self, start: int = 0, stop: int | None = None) -> list[int]:
         """Its frames' asset ids in order, those at positions [start, stop)."""
-        frames = self.frames.filter(position__gte=start)
-        if stop is not None:
-            frames = frames.filter(position__lt=stop)
-        return list(frames.order_by("position").values_list("asset_id", flat=True))
+        return frame_ids_between(self.frames, start, stop)
 
 
 class RunFrame(models.Model):

@@ -1,7 +1,7 @@
 """Writes for detection and captioning runs."""
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 
 from apps.captioning.models import (
@@ -24,7 +24,7 @@ from apps.captioning.selectors import (
 from apps.core.errors import ApplicationError
 from apps.curation.models import GoldSet
 from apps.jobs.models import Job
-from apps.jobs.services import job_shards_start, job_start_for, row_param
+from apps.jobs.services import job_start_for
 from apps.media.models import Asset
 from apps.modelhub.models import ModelRole, ModelVersion
 from apps.projects.models import Project
@@ -36,11 +36,6 @@ IDS_PER_QUERY = 10_000  # SQLite allows 32,766 parameters in one statement
 def _id_slices(asset_ids: list[int]):
     for start in range(0, len(asset_ids), IDS_PER_QUERY):
         yield asset_ids[start : start + IDS_PER_QUERY]
-
-
-def _count_in(rows, asset_ids: list[int]) -> int:
-    """How many of `asset_ids` (distinct) `rows` hold, asked a slice at a time."""
-    return sum(rows.filter(asset_id__in=chunk).count() for chunk in _id_slices(asset_ids))
 
 
 def _check_assets(project: Project, asset_ids: list[int]) -> list[int]:
@@ -57,17 +52,46 @@ def _check_assets(project: Project, asset_ids: list[int]) -> list[int]:
 
 
 FRAME_ROWS_PER_INSERT = 5000
+FRAME_IDS_PER_STATEMENT = 100_000  # PostgreSQL: ids sent as one array per INSERT … SELECT
 
 
+def _frames_insert_select(row, run, asset_ids: list[int]) -> int:
+    """PostgreSQL: the membership rows written by the database from arrays of ids (no model object
+    per frame), joined to the run's project's frames as they are written. Returns how many were
+    written: fewer than given means some are not frames of the project."""
+    table, asset_table = connection.ops.quote_name(row._meta.db_table), connection.ops.quote_name(Asset._meta.db_table)
+    written = 0
+    with connection.cursor() as cursor:
+        for offset in range(0, len(asset_ids), FRAME_IDS_PER_STATEMENT):
+            cursor.execute(
+                f"INSERT INTO {table} (run_id, position, asset_id) "  # noqa: S608 (names from the models)
+                f"SELECT %s, given.ord - 1 + %s, given.id FROM unnest(%s::bigint[]) WITH ORDINALITY AS given(id, ord) "
+                f"JOIN {asset_table} asset ON asset.id = given.id AND asset.project_id = %s",
+                [run.id, offset, asset_ids[offset : offset + FRAME_IDS_PER_STATEMENT], run.project_id],
+            )
+            written += cursor.rowcount
+    return written
+
+
+@transaction.atomic
 def run_frames_set(*, run: DetectionRun | CaptionRun, asset_ids: list[int]) -> None:
     """The frames of a new run, in order: a row per frame at its position, written in bulk (also
-    for runs whose answers come from elsewhere: benchmarks, tests, an import)."""
+    for runs whose answers come from elsewhere: benchmarks, tests, an import). Every frame must be
+    the run's project's (call it inside the transaction that creates the run: an error undoes it).
+    On PostgreSQL the database writes and checks the rows in one statement per 100,000 frames."""
     row = DetectionRunFrame if isinstance(run, DetectionRun) else CaptionRunFrame
     asset_ids = list(dict.fromkeys(asset_ids))
-    row.objects.bulk_create(
-        (row(run=run, position=position, asset_id=asset_id) for position, asset_id in enumerate(asset_ids)),
-        batch_size=FRAME_ROWS_PER_INSERT,
-    )
+    if not asset_ids:
+        raise ApplicationError("Choose at least one frame.")
+    if connection.vendor == "postgresql":
+        if _frames_insert_select(row, run, asset_ids) < len(asset_ids):
+            _check_assets(run.project, asset_ids)  # names the frames that are not the project's
+    else:
+        _check_assets(run.project, asset_ids)
+        row.objects.bulk_create(
+            (row(run=run, position=position, asset_id=asset_id) for position, asset_id in enumerate(asset_ids)),
+            batch_size=FRAME_ROWS_PER_INSERT,
+        )
     type(run).objects.filter(id=run.id).update(frame_count=len(asset_ids))
     run.frame_count = len(asset_ids)
 
@@ -94,7 +118,9 @@ def detection_run_start(
         raise ApplicationError("That gold set belongs to another project.")
     if not project.characters.exists():
         raise ApplicationError("The project has no characters to detect: add the roster first.")
-    frames = _check_assets(project, detection_frames(gold_set=gold_set, asset_ids=asset_ids))
+    frames = detection_frames(gold_set=gold_set, asset_ids=asset_ids)
+    if not frames:
+        raise ApplicationError("Choose at least one frame.")
     run = DetectionRun.objects.create(
         project=project,
         model_version=model_version,
@@ -132,11 +158,9 @@ def caption_run_start(
             raise ApplicationError("The detector → captioner pipeline needs a detection run of this project.")
         if detection_run.job is not None and detection_run.job.status != "succeeded":
             raise ApplicationError(f"Detection run #{detection_run.id} has not finished ({detection_run.job.status}).")
-    frames = _check_assets(project, asset_ids)
-    if pipeline == CaptionPipeline.DETECTION:
-        not_detected = len(frames) - _count_in(detection_run.frames, frames)
-        if not_detected:
-            raise ApplicationError(f"{not_detected} frame(s) are not in detection run #{detection_run.id}.")
+    frames = list(dict.fromkeys(asset_ids))
+    if not frames:
+        raise ApplicationError("Choose at least one frame.")
     run = CaptionRun.objects.create(
         project=project,
         model_version=model_version,
@@ -152,6 +176,11 @@ def caption_run_start(
         ),
     )
     run_frames_set(run=run, asset_ids=frames)
+    if pipeline == CaptionPipeline.DETECTION:
+        # One query in the database, whatever the run's size (its frames are rows by now).
+        not_detected = run.frames.exclude(asset_id__in=detection_run.frames.values("asset_id")).count()
+        if not_detected:
+            raise ApplicationError(f"{not_detected} frame(s) are not in detection run #{detection_run.id}.")
     job_start_for(
         run, kind="caption", created_by=created_by, enqueue=enqueue, parent=parent_job, parent_progress=parent_progress
     )
@@ -263,16 +292,6 @@ def caption_tokens_record(*, run: CaptionRun, counts: dict[int, int]) -> None:
     own = set(run.captions.filter(id__in=list(counts)).values_list("id", flat=True))
     captions = [Caption(id=caption_id, tokens=tokens) for caption_id, tokens in counts.items() if caption_id in own]
     Caption.objects.bulk_update(captions, ["tokens"], batch_size=500)
-
-
-def run_shards_start(*, job: Job, run: DetectionRun | CaptionRun, kind: str, spans: list[tuple[int, int]]) -> None:
-    """The run's shards: a job of `kind` per span of positions [start, stop) of its frames."""
-    job_shards_start(
-        parent=job,
-        kind=kind,
-        params=[{row_param(run): run.id, "start": start, "stop": stop} for start, stop in spans],
-        sizes=[stop - start for start, stop in spans],
-    )
 
 
 def run_prompt_example_set(*, run: DetectionRun | CaptionRun, text: str) -> None:

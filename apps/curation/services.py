@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -60,6 +61,22 @@ def embedding_run_record(*, project: Project, job: Job | None, vectors_file, **f
     run.vectors.save(vectors_file.name, vectors_file, save=False)
     run.save()
     return run
+
+
+def embedding_part_store(*, name: str, vectors_file) -> None:
+    """A shard's vectors, at the name the embedding job will look for (a part left by an attempt
+    that died half-written is replaced)."""
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    stored = default_storage.save(name, vectors_file)
+    if stored != name:  # another attempt of the same shard stored it in between: keep one
+        default_storage.delete(stored)
+
+
+def embedding_parts_delete(*, names: list[str]) -> None:
+    """The shards' parts, once the embedding run holds their vectors."""
+    for name in names:
+        default_storage.delete(name)
 
 
 @transaction.atomic

@@ -26,10 +26,11 @@ from apps.core.files import local_paths
 from apps.evaluation import report as report_builder
 from apps.evaluation import selectors, services
 from apps.evaluation.models import CharacterReference, Comparison, ComparisonPipeline
-from apps.jobs.kinds import EMBED_QUEUE, VLM_QUEUE, id_params, job_kind
+from apps.jobs.kinds import EMBED_QUEUE, VLM_QUEUE, id_params, job_kind, shard_params
 from apps.jobs.models import Job, JobStatus
 from apps.jobs.runner import JobCancelled, JobContext
 from apps.jobs.services import job_create
+from apps.jobs.shards import job_span, shards_or_whole
 from apps.media.models import Asset
 from apps.media.selectors import ground_truth_names
 from apps.modelhub.specs import model_spec_for
@@ -39,6 +40,7 @@ from workers.metrics.caption_characters import caption_character_scores
 DETECTION_SPAN = (0.0, 0.35)
 CAPTION_SPAN = (0.35, 0.7)
 SCORE_SPAN = (0.7, 0.95)
+CLIP_FRAMES_PER_CHUNK = 500  # eval-set frames read from storage and embedded at a time
 
 
 def _comparison(job: Job) -> Comparison:
@@ -68,13 +70,13 @@ def _await(ctx: JobContext, stages: list[tuple[Job, str]], span: tuple[float, fl
 
 def _detection_stages(job: Job, comparison: Comparison, pipelines: list[ComparisonPipeline]) -> list[tuple[Job, str]]:
     project = comparison.project
-    wanted = []
+    wanted, eval_ids = [], comparison.eval_set.frame_ids()
     for pipeline in pipelines:
         if pipeline.detector_id is None:
             continue
         if comparison.test_labels:
             wanted.append((pipeline, "test_detection_run", [int(k) for k in comparison.test_labels], "gold test split"))
-        wanted.append((pipeline, "eval_detection_run", comparison.eval_set.asset_ids, "eval set"))
+        wanted.append((pipeline, "eval_detection_run", eval_ids, "eval set"))
     stages = []
     for (pipeline, field, asset_ids, what), share in zip(wanted, _shares(DETECTION_SPAN, len(wanted)), strict=True):
         run = getattr(pipeline, field)
@@ -93,8 +95,9 @@ def _caption_stages(job: Job, comparison: Comparison, pipelines: list[Comparison
     it too: its captions' characters are scored against the gold labels beside the detectors'."""
     test_ids = [int(k) for k in comparison.test_labels]
     wanted = []  # (pipeline, its caption-run field, its detection-run field, frames, what)
+    eval_ids = comparison.eval_set.frame_ids()
     for pipeline in pipelines:
-        wanted.append((pipeline, "caption_run", "eval_detection_run_id", comparison.eval_set.asset_ids, "eval set"))
+        wanted.append((pipeline, "caption_run", "eval_detection_run_id", eval_ids, "eval set"))
         if test_ids:
             wanted.append((pipeline, "test_caption_run", "test_detection_run_id", test_ids, "gold test split"))
     stages = []
@@ -172,7 +175,7 @@ def evaluate(job: Job, ctx: JobContext) -> dict[str, Any]:
     detecting = [p.eval_detection_run_id for p in pipelines if p.detector_id]
     return {
         "pipelines": len(pipelines),
-        "frames": len(comparison.eval_set.asset_ids),
+        "frames": comparison.eval_set.frame_count,
         "detections": Detection.objects.filter(run__in=detecting).count(),
         "stages": Job.objects.filter(parent=job).count(),
     }
@@ -193,13 +196,13 @@ def _health(comparison: Comparison, pipelines: list[ComparisonPipeline]) -> str:
 
     tokenize, token_unit = _tokenizer(model_spec_for(comparison.captioner))
     config = HealthConfig(token_limit=comparison.params["token_limit"])
+    eval_ids = comparison.eval_set.frame_ids()
     for pipeline in pipelines:
         raw = dict(Caption.objects.filter(run=pipeline.caption_run).values_list("asset_id", "raw_text"))
         services.caption_scores_record_health(
             pipeline=pipeline,
             health={
-                asset_id: caption_health(asset_id, raw.get(asset_id, ""), tokenize, config)
-                for asset_id in comparison.eval_set.asset_ids
+                asset_id: caption_health(asset_id, raw.get(asset_id, ""), tokenize, config) for asset_id in eval_ids
             },
         )
     return token_unit
@@ -209,7 +212,7 @@ def _characters_against_truth(comparison: Comparison, pipelines: list[Comparison
     """Score each eval-set caption's characters against the demo world's truth where its frame has
     one: the eval set holds no gold frame, so this is the only reference there (a real project has
     none, and nothing is written)."""
-    truth = ground_truth_names(project=comparison.project, asset_ids=comparison.eval_set.asset_ids)
+    truth = ground_truth_names(project=comparison.project, asset_ids=comparison.eval_set.frame_ids())
     if not truth:
         return
     roster = selectors.character_roster(project=comparison.project)
@@ -222,8 +225,11 @@ def _characters_against_truth(comparison: Comparison, pipelines: list[Comparison
         )
 
 
-def _captions_by_frame(pipeline: ComparisonPipeline) -> dict[int, Caption]:
-    return {c.asset_id: c for c in Caption.objects.filter(run=pipeline.caption_run)}
+def _captions_by_frame(pipeline: ComparisonPipeline, asset_ids=None) -> dict[int, Caption]:
+    captions = Caption.objects.filter(run=pipeline.caption_run)
+    if asset_ids is not None:
+        captions = captions.filter(asset_id__in=asset_ids)
+    return {c.asset_id: c for c in captions}
 
 
 def _device():
@@ -239,26 +245,79 @@ def _device():
     clean_params=id_params("comparison_id"),
 )
 def evaluation_clipscore(job: Job, ctx: JobContext) -> dict[str, Any]:
-    from workers.metrics.clipscore import clip_scores_for_images, load_clip_scorer
+    """CLIPScore of every pipeline's captions of the eval set, CLIP_FRAMES_PER_CHUNK frames at a
+    time: each frame is read from storage and embedded once for all the pipelines."""
+    from workers.metrics.clipscore import clip_scores_for_caption_sets, load_clip_scorer
     from workers.vision.profiles import clip_spec
     from workers.vlm.parsing import caption_paragraph
 
     comparison = _comparison(job)
-    project, ids = comparison.project, list(comparison.eval_set.asset_ids)
+    project, ids = comparison.project, comparison.eval_set.frame_ids()
     clip = clip_spec(settings.MODEL_PROFILE, settings.MODELS_DIR, project.clip_model_name, project.clip_pretrained)
     ctx.progress(0.0, f"Loading CLIP {clip.key}")
     model, preprocess, tokenizer = load_clip_scorer(clip, _device())
-    assets = {a.id: a for a in Asset.objects.filter(project=project, id__in=ids)}
     pipelines = _pipelines(comparison)
-    with local_paths([assets[i].image for i in ids]) as frame_paths:
-        paths = list(zip(ids, frame_paths, strict=True))
-        for index, pipeline in enumerate(pipelines):
-            captions = _captions_by_frame(pipeline)
-            texts = {i: caption_paragraph(c.fields) if c.fields else c.raw_text for i, c in captions.items()}
-            rows = clip_scores_for_images(model, preprocess, tokenizer, paths, texts).rows
-            services.caption_scores_record_clip(pipeline=pipeline, rows=rows)
-            ctx.progress((index + 1) / len(pipelines), f"CLIPScore of {pipeline.label}")
+    for start in range(0, len(ids), CLIP_FRAMES_PER_CHUNK):
+        chunk = ids[start : start + CLIP_FRAMES_PER_CHUNK]
+        assets = {a.id: a for a in Asset.objects.filter(project=project, id__in=chunk)}
+        texts = {
+            pipeline.id: {
+                i: caption_paragraph(c.fields) if c.fields else c.raw_text
+                for i, c in _captions_by_frame(pipeline, chunk).items()
+            }
+            for pipeline in pipelines
+        }
+        # Only this chunk's frames are on local disk at once (from S3, a copy each).
+        with local_paths([assets[i].image for i in chunk]) as frame_paths:
+            images = list(zip(chunk, frame_paths, strict=True))
+            reports = clip_scores_for_caption_sets(model, preprocess, tokenizer, images, texts)
+        for pipeline in pipelines:
+            services.caption_scores_record_clip(pipeline=pipeline, rows=reports[pipeline.id].rows)
+        done = start + len(chunk)
+        ctx.progress(done / len(ids), f"CLIPScore of {done} of {len(ids)} frames")
     return {"clip_model": clip.key}
+
+
+def _judge_span(comparison: Comparison, ctx: JobContext, span: tuple[int, int]) -> int:
+    """Judge every pipeline's captions of the eval-set frames at positions [start, stop), loading
+    the judge once. A caption judged already (a shard retried after its worker died) is not asked
+    again; one whose answer was a backend error is. Returns how many were judged here."""
+    from workers.metrics.judge import JudgeItem, judge_captions
+    from workers.vlm.backends import load_backend
+
+    project, ids = comparison.project, comparison.eval_set.frame_ids(*span)
+    pipelines = _pipelines(comparison)
+    todo = {pipeline.id: selectors.frames_to_judge(pipeline=pipeline, asset_ids=ids) for pipeline in pipelines}
+    total = sum(len(frames) for frames in todo.values())
+    ctx.log(f"{len(ids) * len(pipelines) - total} captions already judged, {total} to go")
+    if not total:
+        return 0
+    spec = model_spec_for(comparison.judge, max_new_tokens=comparison.params["judge_max_new_tokens"])
+    ctx.progress(0.0, f"Loading the judge {comparison.judge.name}")
+    judge = load_backend(spec)
+    assets = {a.id: a for a in Asset.objects.filter(project=project, id__in=ids)}
+    characters, references = roster_with_references(project)
+    judged = 0
+    with (
+        local_paths([ref.image for ref in references]) as reference_paths,
+        local_paths([assets[i].image for i in ids]) as frame_paths,
+    ):
+        cards = list(character_cards(characters, references, reference_paths).values())
+        paths = dict(zip(ids, frame_paths, strict=True))
+        for pipeline in pipelines:
+            captions = _captions_by_frame(pipeline, todo[pipeline.id])
+            items = [JudgeItem(i, paths[i], captions[i].fields or captions[i].raw_text) for i in todo[pipeline.id]]
+            rows = judge_captions(judge, items, cards, on_progress=_judge_progress(ctx, judged, total)).rows
+            services.caption_scores_record_judge(pipeline=pipeline, rows=rows)
+            judged += len(items)
+    return judged
+
+
+def _judge_progress(ctx: JobContext, judged_before: int, total: int):
+    def report(done: int, _: int) -> None:
+        ctx.progress((judged_before + done) / total, f"Judged {judged_before + done} of {total} captions")
+
+    return report
 
 
 @job_kind(
@@ -268,26 +327,27 @@ def evaluation_clipscore(job: Job, ctx: JobContext) -> dict[str, Any]:
     clean_params=id_params("comparison_id"),
 )
 def evaluation_judge(job: Job, ctx: JobContext) -> dict[str, Any]:
-    from workers.metrics.judge import JudgeItem, judge_captions
-    from workers.vlm.backends import load_backend
-
+    """The judge over the eval set: by this job when it fits one shard, otherwise by shards of
+    RUN_SHARD_FRAMES frames (every pipeline's captions of them) that any number of workers take."""
     comparison = _comparison(job)
-    project, ids = comparison.project, list(comparison.eval_set.asset_ids)
+    span = shards_or_whole(
+        job,
+        ctx,
+        total=comparison.eval_set.frame_count,
+        shard_kind="evaluation_judge_shard",
+        params_for=lambda start, stop: {"comparison_id": comparison.id, "start": start, "stop": stop},
+    )
+    judged = _judge_span(comparison, ctx, span) if span is not None else None
     spec = model_spec_for(comparison.judge, max_new_tokens=comparison.params["judge_max_new_tokens"])
-    ctx.progress(0.0, f"Loading the judge {comparison.judge.name}")
-    judge = load_backend(spec)
-    assets = {a.id: a for a in Asset.objects.filter(project=project, id__in=ids)}
-    characters, references = roster_with_references(project)
-    pipelines = _pipelines(comparison)
-    with (
-        local_paths([ref.image for ref in references]) as reference_paths,
-        local_paths([assets[i].image for i in ids]) as frame_paths,
-    ):
-        cards = list(character_cards(characters, references, reference_paths).values())
-        paths = dict(zip(ids, frame_paths, strict=True))
-        for index, pipeline in enumerate(pipelines):
-            captions = _captions_by_frame(pipeline)
-            items = [JudgeItem(i, paths[i], captions[i].fields or captions[i].raw_text) for i in ids if i in captions]
-            services.caption_scores_record_judge(pipeline=pipeline, rows=judge_captions(judge, items, cards).rows)
-            ctx.progress((index + 1) / len(pipelines), f"Judged {pipeline.label}")
-    return {"judge": judge.spec.version}
+    return {"judge": spec.version, **({"judged": judged} if judged is not None else {"shards": job.children.count()})}
+
+
+@job_kind(
+    name="evaluation_judge_shard",
+    label="Judge an evaluation's captions (a shard)",
+    queue=VLM_QUEUE,
+    clean_params=shard_params("comparison_id"),
+    shard=True,
+)
+def evaluation_judge_shard(job: Job, ctx: JobContext) -> dict[str, Any]:
+    return {"judged": _judge_span(_comparison(job), ctx, job_span(job)), "start": job.params["start"]}

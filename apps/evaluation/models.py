@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from apps.core.models import BaseModel
+from apps.core.models import BaseModel, frame_ids_between
 
 
 class EvalSet(BaseModel):
@@ -13,7 +13,7 @@ class EvalSet(BaseModel):
     name = models.CharField(max_length=200)
     seed = models.PositiveIntegerField(default=0)
     requested = models.PositiveIntegerField()
-    asset_ids = models.JSONField(default=list)
+    frame_count = models.PositiveIntegerField(default=0, help_text="how many frames it holds")
     excluded_gold = models.PositiveIntegerField(default=0, help_text="candidate frames left out as gold frames")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
@@ -21,7 +21,30 @@ class EvalSet(BaseModel):
         ordering = ["-id"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({len(self.asset_ids)} frames)"
+        return f"{self.name} ({self.frame_count} frames)"
+
+    def frame_ids(self, start: int = 0, stop: int | None = None) -> list[int]:
+        """Its frames' asset ids in order (ascending ids), those at positions [start, stop)."""
+        return frame_ids_between(self.frames, start, stop)
+
+
+class EvalSetFrame(models.Model):
+    """One frame of an eval set, at its place: membership as rows, not one list of ids in a row
+    read on every access (an eval set may hold a hundred thousand frames)."""
+
+    eval_set = models.ForeignKey(EvalSet, on_delete=models.CASCADE, related_name="frames")
+    position = models.PositiveIntegerField()
+    asset = models.ForeignKey("media.Asset", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["eval_set", "position"], name="eval_set_frame_position"),
+            models.UniqueConstraint(fields=["eval_set", "asset"], name="eval_set_frame_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"frame {self.position + 1} of eval set #{self.eval_set_id}: asset {self.asset_id}"
 
 
 class Comparison(BaseModel):

@@ -220,7 +220,7 @@ def build(comparison: Comparison, scoring: dict) -> dict:
             # in no way (e.g. an untrained toy): the page says so instead of showing ties as results.
             "judge_constant": len(judged) > 1 and len(set(judged)) == 1,
             "eval_set": str(comparison.eval_set),
-            "eval_frames": len(comparison.eval_set.asset_ids),
+            "eval_frames": comparison.eval_set.frame_count,
             "test_split": comparison.test_split_source,
             "test_frames": len(comparison.test_labels),
             "token_unit": scoring.get("token_unit"),

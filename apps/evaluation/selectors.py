@@ -9,7 +9,7 @@ from django.utils.html import escape
 
 from apps.captioning.models import Caption
 from apps.core.inputs import done_before, inputs_key
-from apps.evaluation.models import Comparison, EvalSet
+from apps.evaluation.models import CaptionScore, Comparison, ComparisonPipeline, EvalSet
 from apps.labeling.models import LabelingProject
 from apps.labeling.selectors import gold_label_map
 from apps.modelhub.models import ModelVersion
@@ -65,7 +65,7 @@ def comparison_inputs_key(
     return inputs_key(
         {
             "run": "evaluate",
-            "eval_set": [eval_set.id, eval_set.asset_ids],
+            "eval_set": [eval_set.id, eval_set.frame_ids()],
             "captioner": model_version_as_run(captioner),
             "detectors": [model_version_as_run(detector) for detector in detectors],
             "judge": model_version_as_run(judge) if judge else None,
@@ -108,6 +108,26 @@ def caption_fields_by_frame(*, caption_run_id: int) -> dict[int, dict | None]:
     """Each captioned frame's parsed caption; None where it could not be parsed (it names nobody)."""
     captions = Caption.objects.filter(run_id=caption_run_id).values_list("asset_id", "fields", "ok")
     return {asset_id: fields if ok and fields else None for asset_id, fields, ok in captions}
+
+
+# A judgement kept for good; an "error" (the judge's server failed to answer) is asked again.
+JUDGED_STATUSES = ("ok", "unparsable")
+
+
+def frames_to_judge(*, pipeline: ComparisonPipeline, asset_ids: list[int]) -> list[int]:
+    """The frames among `asset_ids` (in their order) whose caption of the pipeline's run has no
+    judgement yet."""
+    captioned = set(
+        Caption.objects.filter(run_id=pipeline.caption_run_id, asset_id__in=asset_ids).values_list(
+            "asset_id", flat=True
+        )
+    )
+    judged = set(
+        CaptionScore.objects.filter(
+            pipeline=pipeline, asset_id__in=asset_ids, judge_status__in=JUDGED_STATUSES
+        ).values_list("asset_id", flat=True)
+    )
+    return [asset_id for asset_id in asset_ids if asset_id in captioned and asset_id not in judged]
 
 
 def _cell(row: dict, key: str) -> dict:

@@ -8,7 +8,14 @@ from django.db import transaction
 
 from apps.core.errors import ApplicationError
 from apps.curation.models import GoldItem
-from apps.evaluation.models import CaptionScore, CharacterReference, Comparison, ComparisonPipeline, EvalSet
+from apps.evaluation.models import (
+    CaptionScore,
+    CharacterReference,
+    Comparison,
+    ComparisonPipeline,
+    EvalSet,
+    EvalSetFrame,
+)
 from apps.evaluation.selectors import DEFAULT_PARAMS, comparison_inputs_key, comparison_test_split
 from apps.jobs.services import job_start_for
 from apps.media.models import Asset
@@ -24,7 +31,7 @@ def _gold_asset_ids(project: Project) -> set[int]:
 
 def eval_set_check(eval_set: EvalSet) -> None:
     try:
-        check_no_leakage(eval_set.asset_ids, _gold_asset_ids(eval_set.project))
+        check_no_leakage(eval_set.frame_ids(), _gold_asset_ids(eval_set.project))
     except LeakageError as exc:
         raise ApplicationError(f"{eval_set} cannot be used: {exc}") from exc
 
@@ -60,15 +67,32 @@ def eval_set_create(
         if not sample.keys:
             raise ApplicationError("Every frame of this project is in a gold set: nothing is left to evaluate on.")
         keys, excluded, requested = sample.keys, sample.excluded_gold, size
-    return EvalSet.objects.create(
+    eval_set = EvalSet.objects.create(
         project=project,
         name=name or f"Eval set (seed {seed})",
         seed=seed,
         requested=requested,
-        asset_ids=keys,
         excluded_gold=excluded,
         created_by=created_by,
     )
+    eval_set_frames_set(eval_set=eval_set, asset_ids=keys)
+    return eval_set
+
+
+EVAL_FRAME_ROWS_PER_INSERT = 5000
+
+
+def eval_set_frames_set(*, eval_set: EvalSet, asset_ids: list[int]) -> None:
+    """The frames of a new eval set, in the order given, a row each, written in bulk."""
+    EvalSetFrame.objects.bulk_create(
+        (
+            EvalSetFrame(eval_set=eval_set, position=position, asset_id=asset_id)
+            for position, asset_id in enumerate(asset_ids)
+        ),
+        batch_size=EVAL_FRAME_ROWS_PER_INSERT,
+    )
+    EvalSet.objects.filter(id=eval_set.id).update(frame_count=len(asset_ids))
+    eval_set.frame_count = len(asset_ids)
 
 
 @transaction.atomic
@@ -143,10 +167,25 @@ def comparison_pipeline_stage_set(*, pipeline: ComparisonPipeline, field: str, r
     pipeline.save(update_fields=[field])
 
 
+SCORE_ROWS_PER_WRITE = 1000
+
+
 def _caption_scores_update(*, pipeline: ComparisonPipeline, values: dict[int, dict[str, Any]]) -> None:
-    """Each scoring stage writes its own columns of the per-caption rows; the first creates them."""
-    for asset_id, fields in values.items():
-        CaptionScore.objects.update_or_create(pipeline=pipeline, asset_id=asset_id, defaults=fields)
+    """Each scoring stage writes its own columns of the per-caption rows; the first creates them.
+    In bulk, a thousand rows a write. The rows are created first (a conflict ignored), then updated:
+    two stages scoring the same captions at once (CLIPScore and the judge) never collide."""
+    items = list(values.items())
+    for start in range(0, len(items), SCORE_ROWS_PER_WRITE):
+        chunk = dict(items[start : start + SCORE_ROWS_PER_WRITE])
+        CaptionScore.objects.bulk_create(
+            [CaptionScore(pipeline=pipeline, asset_id=asset_id) for asset_id in chunk], ignore_conflicts=True
+        )
+        rows = list(CaptionScore.objects.filter(pipeline=pipeline, asset_id__in=list(chunk)))
+        for row in rows:
+            for field, value in chunk[row.asset_id].items():
+                setattr(row, field, value)
+        fields = sorted({field for row_values in chunk.values() for field in row_values})
+        CaptionScore.objects.bulk_update(rows, fields)
 
 
 @transaction.atomic

@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
@@ -116,9 +116,9 @@ def download(request: HttpRequest, project_id: int, comparison_id: int, fmt: str
         raise Http404("The report is not ready yet.")
     name = f"vivecaption-comparison-{comparison.id}"
     if fmt == "json":
-        response = JsonResponse(exports.report_json(comparison), json_dumps_params={"indent": 2})
+        response = StreamingHttpResponse(exports.report_json_chunks(comparison), content_type="application/json")
     elif fmt == "csv":
-        response = HttpResponse(exports.report_csv(comparison), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(exports.report_csv_chunks(comparison), content_type="text/csv; charset=utf-8")
     elif fmt == "html":
         context = {
             "project": project,

@@ -80,10 +80,10 @@ def id_params(*keys: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return clean
 
 
-def shard_params(row_key: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """The parameter cleaner of a shard kind: the row's id, and the range of positions in the
-    row's frames the shard covers, [start, stop)."""
-    clean_row = id_params(row_key)
+def shard_params(row_key: str | None) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The parameter cleaner of a shard kind: the row's id (unless its work is no row's), and the
+    range of positions in the work's items the shard covers, [start, stop)."""
+    clean_row = id_params(row_key) if row_key else id_params()
 
     def clean(params: dict[str, Any]) -> dict[str, Any]:
         cleaned = clean_row(params)

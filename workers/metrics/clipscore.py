@@ -196,11 +196,31 @@ def clip_scores_for_images(
 ) -> ClipScoreReport:
     """CLIPScore from image files: (key, path) pairs, captions by key. Unreadable images and
     images without a caption are reported, not fatal."""
-    missing = [key for key, _ in images if key not in captions]
-    captioned = [(key, path) for key, path in images if key in captions]
+    return clip_scores_for_caption_sets(model, preprocess, tokenizer, images, {"": captions}, config, embedding)[""]
+
+
+def clip_scores_for_caption_sets(
+    model,
+    preprocess,
+    tokenizer,
+    images: Sequence[tuple[Hashable, Path]],
+    caption_sets: Mapping[Hashable, Mapping[Hashable, str]],
+    config: ClipScoreConfig = ClipScoreConfig(),
+    embedding: EmbeddingConfig = EmbeddingConfig(),
+) -> dict[Hashable, ClipScoreReport]:
+    """CLIPScore of several sets of captions of the same images (e.g. each pipeline's captions of
+    an eval set's frames), each image embedded once: a report per set, by the set's name."""
+    captioned = [(key, path) for key, path in images if any(key in captions for captions in caption_sets.values())]
     # `loaded` makes embed_images use this model: its spec argument is then unused.
     embedded = embed_images(ClipModelSpec(), captioned, embedding, loaded=(model, preprocess))
-    rows = clip_scores(
-        model, tokenizer, embedded.vectors, [captions[key] for key in embedded.asset_ids], embedded.asset_ids, config
-    )
-    return ClipScoreReport(rows=rows, failed_images=dict(embedded.failed), missing_captions=missing)
+    row_of = {key: row for row, key in enumerate(embedded.asset_ids)}
+    reports = {}
+    for name, captions in caption_sets.items():
+        keys = [key for key in embedded.asset_ids if key in captions]
+        vectors = embedded.vectors[[row_of[key] for key in keys]]
+        reports[name] = ClipScoreReport(
+            rows=clip_scores(model, tokenizer, vectors, [captions[key] for key in keys], keys, config),
+            failed_images={key: why for key, why in embedded.failed.items() if key in captions},
+            missing_captions=[key for key, _ in images if key not in captions],
+        )
+    return reports

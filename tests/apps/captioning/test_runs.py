@@ -1,15 +1,26 @@
 """Detection and captioning runs end to end on the tiny profile, through the jobs."""
 
 import pytest
+from PIL import Image
 
 from apps.captioning import services
-from apps.captioning.models import Caption, CaptionPipeline, Detection
+from apps.captioning.models import (
+    Caption,
+    CaptionPipeline,
+    CaptionRun,
+    CaptionRunFrame,
+    Detection,
+    DetectionRun,
+    DetectionRunFrame,
+)
 from apps.core.errors import ApplicationError
 from apps.jobs.models import JobStatus
 from apps.jobs.runner import job_execute
+from apps.media.services import asset_add
 from apps.modelhub.models import ModelRole, ModelVersion
 from apps.modelhub.profiles import profile_models
 from apps.modelhub.services import model_version_create, model_versions_ensure
+from workers.media.assets import prepare_asset
 from workers.vlm.parsing import parse_detection
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -109,6 +120,27 @@ def test_launch_errors_are_clear(project, lead, other_project, roster_and_frames
         services.detection_run_start(project=project, model_version=detector, asset_ids=[], created_by=lead)
     with pytest.raises(ApplicationError, match="Not frames of this project"):
         services.detection_run_start(project=project, model_version=detector, asset_ids=[99999], created_by=lead)
+    # Another project's frame among this one's: refused by name, and no run or frame row is left.
+    foreign_frame, _ = asset_add(
+        project=other_project, prepared=prepare_asset(Image.new("RGB", (32, 24))), kind="image"
+    )
+    own = [asset.id for asset in roster_and_frames]
+    with pytest.raises(ApplicationError, match=rf"Not frames of this project: \[{foreign_frame.id}\]"):
+        services.detection_run_start(
+            project=project, model_version=detector, asset_ids=[*own, foreign_frame.id], created_by=lead
+        )
+    assert not DetectionRun.objects.exists() and not DetectionRunFrame.objects.exists()
+    detection_run = services.detection_run_start(
+        project=project, model_version=detector, asset_ids=own[:2], created_by=lead, enqueue=False
+    )
+    detection_run.job.status = JobStatus.SUCCEEDED  # as if it ran
+    detection_run.job.save(update_fields=["status"])
+    with pytest.raises(ApplicationError, match=rf"{len(own) - 2} frame\(s\) are not in detection run"):
+        services.caption_run_start(
+            project=project, model_version=versions(project, ModelRole.CAPTIONER), pipeline=CaptionPipeline.DETECTION,
+            detection_run=detection_run, asset_ids=own, created_by=lead,
+        )  # fmt: skip
+    assert not CaptionRun.objects.exists() and not CaptionRunFrame.objects.exists()
     model_versions_ensure(project=other_project)
     foreign = versions(other_project, ModelRole.DETECTOR)
     with pytest.raises(ApplicationError, match="not a detector of this project"):

@@ -7,15 +7,19 @@ import sys
 
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from django.core.management import call_command
 from PIL import Image, ImageDraw
 
 from apps.core.errors import ApplicationError, InvalidStateError
+from apps.curation import handlers as curation_handlers
 from apps.curation import services
+from apps.curation.handlers import embed_shard
 from apps.curation.models import ClusteringRun, EmbeddingRun, GoldItem, GoldSet, ProjectionPoint
 from apps.curation.vectors import vectors_load
-from apps.jobs.models import JobStatus
-from apps.jobs.runner import job_execute
+from apps.jobs.inline import job_run_tree
+from apps.jobs.models import Job, JobStatus
+from apps.jobs.runner import JobContext, job_execute
 from apps.media.models import Asset, AssetKind
 from apps.media.services import asset_add
 from tests.assertions import assert_varied_rows
@@ -69,6 +73,44 @@ def test_embedding_is_incremental(project, lead):
     assert sorted(new_ids) == sorted(Asset.objects.values_list("id", flat=True)) and new.count == 13
     for row, asset_id in enumerate(old_ids):  # carried over untouched, not recomputed
         assert (new_vectors[new_ids.index(asset_id)] == old_vectors[row]).all()
+
+
+def test_a_big_embedding_runs_in_shards_and_gives_the_vectors_one_job_gives(project, lead, settings, monkeypatch):
+    add_frames(project, 7)
+    whole = run(services.embedding_start(project=project, created_by=lead, enqueue=False))
+    whole_ids, whole_vectors = vectors_load(EmbeddingRun.objects.get(id=whole["embedding_run_id"]))
+    EmbeddingRun.objects.all().delete()
+
+    settings.RUN_SHARD_FRAMES = 3  # 7 frames → shards of 3, 3 and 1, each its own job
+    job = job_run_tree(services.embedding_start(project=project, created_by=lead, enqueue=False).id, 0.05)
+    assert job.status == JobStatus.SUCCEEDED, job.traceback
+    shards = list(job.children.order_by("id"))
+    assert [(s.kind, s.params["start"], s.params["stop"], s.result["embedded"]) for s in shards] == [
+        ("embed_shard", 0, 3, 3),
+        ("embed_shard", 3, 6, 3),
+        ("embed_shard", 6, 7, 1),
+    ]
+    assert (job.result["embedded"], job.result["reused"], job.result["shards"]) == (7, 0, 3)
+    sharded_ids, sharded_vectors = vectors_load(EmbeddingRun.objects.get(id=job.result["embedding_run_id"]))
+    assert_varied_rows(sharded_vectors)
+    assert sharded_ids == whole_ids and np.allclose(sharded_vectors, whole_vectors, atol=1e-5)
+    assert not any(default_storage.exists(s.result["part"]) for s in shards)  # joined, then deleted
+
+    # A shard retried after its worker died once its part was stored keeps that part.
+    Job.objects.filter(id=shards[0].id).update(status=JobStatus.RUNNING)  # as a new attempt would be
+    embed_shard(shards[0], JobContext.for_job(shards[0]))
+    monkeypatch.setattr(curation_handlers, "_embed_assets", lambda *args: pytest.fail("embedded twice"))
+    again = embed_shard(shards[0], JobContext.for_job(shards[0]))
+    assert again["embedded"] == 3 and again["part"] == shards[0].result["part"]
+    monkeypatch.undo()
+
+    # Incremental in shards too: 4 new frames → 2 shards; the 7 vectors are carried over untouched.
+    add_frames(project, 4, start=7)
+    job = job_run_tree(services.embedding_start(project=project, created_by=lead, enqueue=False).id, 0.05)
+    assert (job.result["embedded"], job.result["reused"], job.result["shards"]) == (4, 7, 2)
+    ids, vectors = vectors_load(EmbeddingRun.objects.get(id=job.result["embedding_run_id"]))
+    assert sorted(ids) == sorted(Asset.objects.values_list("id", flat=True)) and ids[:7] == sharded_ids
+    assert (vectors[:7] == sharded_vectors).all()
 
 
 def test_the_embed_jobs_path_decodes_in_parallel_in_a_daemonic_worker_child(tmp_path, models_dir):

@@ -108,7 +108,7 @@ def test_each_pipeline_captions_the_gold_test_split_once_whatever_the_retries(mo
     no_detection, with_detector = comparison.pipelines.order_by("position")
     for pipeline in (no_detection, with_detector):
         assert sorted(pipeline.test_caption_run.frame_ids()) == sorted(truth)
-        assert sorted(pipeline.caption_run.frame_ids()) == sorted(eval_set.asset_ids)
+        assert sorted(pipeline.caption_run.frame_ids()) == eval_set.frame_ids()
     assert no_detection.test_caption_run.pipeline == "no_detection"
     # The detector pipeline captions the test split from that detector's test-split detections.
     assert with_detector.test_caption_run.detection_run_id == with_detector.test_detection_run_id
@@ -290,7 +290,7 @@ def test_against_the_demo_worlds_truth_paired_tests_tell_right_captions_from_wro
     assert "against the demo world's truth" in html and "Captions' characters: F1" in html
     rows = list(
         csv.reader(
-            io.StringIO(client.get(f"/projects/{project.id}/evaluation/{comparison.id}/report.csv").content.decode())
+            io.StringIO(client.get(f"/projects/{project.id}/evaluation/{comparison.id}/report.csv").getvalue().decode())
         )
     )
     assert ["# Captions' characters against the demo world's truth: paired tests"] in rows

@@ -14,6 +14,7 @@ from transformers import AutoTokenizer
 from apps.captioning.models import Caption
 from apps.core.errors import ApplicationError
 from apps.curation import services as curation_services
+from apps.evaluation import exports
 from apps.evaluation.models import CaptionScore
 from apps.evaluation.services import comparison_start, eval_set_create
 from apps.jobs.inline import job_run_tree
@@ -48,10 +49,10 @@ def test_eval_sets_never_hold_gold_frames_and_a_later_overlap_is_refused(models_
     project, labeling_project, detector, truth = labelled_project(frames=6)
     outside = _extra_frames(project, 5)
     sampled = eval_set_create(project=project, size=300, seed=1, created_by=None)
-    assert sorted(sampled.asset_ids) == sorted(outside) and sampled.excluded_gold == 6
+    assert sampled.frame_ids() == sorted(outside) and sampled.frame_count == 5 and sampled.excluded_gold == 6
     assert (
-        eval_set_create(project=project, size=3, seed=1, created_by=None).asset_ids
-        == eval_set_create(project=project, size=3, seed=1, created_by=None).asset_ids
+        eval_set_create(project=project, size=3, seed=1, created_by=None).frame_ids()
+        == eval_set_create(project=project, size=3, seed=1, created_by=None).frame_ids()
     )
     with pytest.raises(ApplicationError, match="in the gold set"):
         eval_set_create(project=project, created_by=None, asset_ids=[outside[0], next(iter(truth))])
@@ -77,7 +78,7 @@ def _judgement(**scores) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_comparison_runs_three_pipelines_scores_them_and_reports(models_dir, role_groups, judge_server):
+def test_a_comparison_runs_three_pipelines_scores_them_and_reports(models_dir, role_groups, judge_server, monkeypatch):
     project, labeling_project, detector, truth = labelled_project(frames=6)
     eval_ids = _extra_frames(project, 3)
     eval_set = eval_set_create(project=project, size=3, seed=0, created_by=None)
@@ -159,12 +160,22 @@ def test_a_comparison_runs_three_pipelines_scores_them_and_reports(models_dir, r
     assert "tiny</strong> model profile" in page and "Table 3" in page and "second-detector" in page
     rows = list(
         csv.reader(
-            io.StringIO(client.get(f"/projects/{project.id}/evaluation/{comparison.id}/report.csv").content.decode())
+            io.StringIO(client.get(f"/projects/{project.id}/evaluation/{comparison.id}/report.csv").getvalue().decode())
         )
     )
     assert ["detector", "n", "precision", "recall", "sample_f1", "mistakes", "unparseable"] in rows
-    data = client.get(f"/projects/{project.id}/evaluation/{comparison.id}/report.json").json()
+    data = json.loads(client.get(f"/projects/{project.id}/evaluation/{comparison.id}/report.json").getvalue())
     assert len(data["captions"]) == 9 and data["meta"]["judge"] == "served-judge"
+    assert [(row["pipeline"], row["judge_status"]) for row in data["captions"]] == [
+        (score.pipeline.label, score.judge_status) for score in scores.order_by("pipeline__position", "asset_id")
+    ]
+    # Both files are streamed a chunk of caption rows at a time: chunks of 2 rows give the same files.
+    monkeypatch.setattr(exports, "ROWS_PER_CHUNK", 2)
+    assert json.loads(client.get(f"/projects/{project.id}/evaluation/{comparison.id}/report.json").getvalue()) == data
+    chunked_csv = client.get(f"/projects/{project.id}/evaluation/{comparison.id}/report.csv").getvalue().decode()
+    assert list(csv.reader(io.StringIO(chunked_csv))) == rows
+    header = rows.index(["# Per caption"]) + 1
+    assert rows[header][:2] == ["asset_id", "pipeline"] and "judge_scene" in rows[header] and len(rows) == header + 10
     html = client.get(f"/projects/{project.id}/evaluation/{comparison.id}/report.html")
     assert html["Content-Disposition"].endswith('.html"') and b"<svg" in html.content and b"<script" not in html.content
     # Every caption run has its lengths counted in the captioner's tokens; its health page reads them.

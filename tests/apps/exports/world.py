@@ -6,6 +6,7 @@ import json
 
 from apps.captioning.models import Caption
 from apps.evaluation.models import CaptionScore, Comparison, ComparisonPipeline, EvalSet
+from apps.evaluation.services import eval_set_frames_set
 from apps.jobs.runner import job_execute
 from apps.modelhub.models import ModelVersion
 from apps.review.services import caption_correct, vote_record
@@ -26,7 +27,8 @@ def export_world(project, reviewer, frames: int = 6):
         caption.raw_text = answer
         caption.save(update_fields=["raw_text"])
     captioner = ModelVersion.objects.get(project=project, role="captioner", is_default=True)
-    eval_set = EvalSet.objects.create(project=project, name="eval", requested=frames, asset_ids=baseline.frame_ids())
+    eval_set = EvalSet.objects.create(project=project, name="eval", requested=frames)
+    eval_set_frames_set(eval_set=eval_set, asset_ids=baseline.frame_ids())
     comparison = Comparison.objects.create(
         project=project, eval_set=eval_set, captioner=captioner, judge=captioner, profile="tiny"
     )

@@ -8,10 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.assertions import assert_varied_rows
+from workers.metrics import clipscore
 from workers.metrics.clipscore import (
     ClipScoreConfig,
     caption_embeddings,
     clip_scores,
+    clip_scores_for_caption_sets,
     clip_scores_for_images,
     load_clip_scorer,
     split_into_chunks,
@@ -130,6 +132,28 @@ def test_image_files_unreadable_or_uncaptioned_are_reported_and_the_rest_scored(
     np.testing.assert_allclose([row.cosine for row in report.rows], [row.cosine for row in direct], atol=1e-5)
     summary = report.summary()
     assert summary["n"] == 2 and summary["failed_images"] == 1 and summary["missing_captions"] == 1
+
+
+def test_several_caption_sets_of_the_same_images_score_as_each_set_alone(scorer, frames, monkeypatch):
+    model, preprocess, tokenizer = scorer
+    items = [(key, frames[key]) for key in range(4)]
+    sets = {"first": {0: CAPTIONS[0], 1: CAPTIONS[1], 3: CAPTIONS[3]}, "second": {1: CAPTIONS[2], 2: CAPTIONS[0]}}
+    alone = {name: clip_scores_for_images(model, preprocess, tokenizer, items, sets[name]) for name in sets}
+    embedded_images = []
+    real_embed = clipscore.embed_images
+
+    def counting_embed(spec, images, *args, **kwargs):
+        embedded_images.append(len(images))
+        return real_embed(spec, images, *args, **kwargs)
+
+    monkeypatch.setattr(clipscore, "embed_images", counting_embed)
+    together = clip_scores_for_caption_sets(model, preprocess, tokenizer, items, sets)
+    assert embedded_images == [4]  # every image embedded once for both sets
+    for name in sets:
+        cosines = [row.cosine for row in together[name].rows]
+        assert [row.key for row in together[name].rows] == sorted(sets[name]) and len(set(cosines)) == len(cosines)
+        np.testing.assert_allclose(cosines, [row.cosine for row in alone[name].rows], atol=1e-5)
+        assert together[name].missing_captions == alone[name].missing_captions
 
 
 def test_mismatched_inputs_are_refused_with_the_reason(scorer, image_vectors):
