@@ -190,13 +190,13 @@ def _caption_totals(run: CaptionRun) -> dict[str, Any]:
     return {"caption_run_id": run.id, **_counts(run.captions), "model": model_spec_for(run.model_version).version}
 
 
-def _run_kinds(*, name: str, label: str, run_param: str, load_run, span_work, totals, summarise=lambda run: None):
+def _run_kinds(*, name: str, label: str, run_param: str, load_run, span_work, totals, page, summarise=lambda run: None):
     """A kind of run's two job kinds: `name`, the whole run (done by its own job when it fits one
     shard, otherwise split into shards and summed up by `totals(run)` once they have ended), and
     `name_shard`, one range of its frames (`span_work(run, ctx, (start, stop))`). When the run
     is done its counts are recounted and `summarise(run)` keeps what its pages show."""
 
-    @job_kind(name=name, label=label, queue=VLM_QUEUE, clean_params=id_params(run_param))
+    @job_kind(name=name, label=label, queue=VLM_QUEUE, clean_params=id_params(run_param), produces=page)
     def whole(job: Job, ctx: JobContext) -> dict[str, Any]:
         run = load_run(job)
         span = shards_or_whole(
@@ -231,6 +231,7 @@ detect, detect_shard = _run_kinds(
     load_run=_detect_run,
     span_work=_detect_span,
     totals=_detection_totals,
+    page=("the detection run", "captioning:detection_run", "detection_run_id"),
 )
 caption, caption_shard = _run_kinds(
     name="caption",
@@ -239,6 +240,7 @@ caption, caption_shard = _run_kinds(
     load_run=_caption_run,
     span_work=_caption_span,
     totals=_caption_totals,
+    page=("the caption run", "captioning:caption_run", "caption_run_id"),
     summarise=lambda run: services.caption_run_health_refresh(run=run, force=True),
 )
 

@@ -12,6 +12,9 @@ class FramedRun(BaseModel):
     # answers per request: at a million frames that is a scan of a million rows.
     answered_count = models.PositiveIntegerField(default=0, help_text="frames with a stored answer")
     failed_count = models.PositiveIntegerField(default=0, help_text="answers that failed to parse or to arrive")
+    frames_from = models.CharField(
+        max_length=300, blank=True, help_text="which frames it ran on, for people (e.g. an evaluation's eval set)"
+    )
 
     class Meta:
         abstract = True

@@ -112,6 +112,7 @@ def detection_run_start(
     enqueue: bool = True,
     parent_job: Job | None = None,
     parent_progress: tuple[float, float] = (0.0, 0.0),
+    frames_from: str = "",
 ) -> DetectionRun:
     _check_version(project, model_version, ModelRole.DETECTOR)
     if gold_set is not None and gold_set.project_id != project.id:
@@ -125,6 +126,7 @@ def detection_run_start(
         project=project,
         model_version=model_version,
         gold_set=gold_set,
+        frames_from=frames_from or (f"gold set {gold_set}" if gold_set else "frames chosen at launch"),
         prompt_version=DETECTION_PROMPT_VERSION,
         inputs_key=detection_inputs_key(
             project=project, model_version=model_version, gold_set=gold_set, asset_ids=frames
@@ -149,6 +151,7 @@ def caption_run_start(
     enqueue: bool = True,
     parent_job: Job | None = None,
     parent_progress: tuple[float, float] = (0.0, 0.0),
+    frames_from: str = "",
 ) -> CaptionRun:
     _check_version(project, model_version, ModelRole.CAPTIONER)
     if pipeline not in CaptionPipeline.values:
@@ -165,6 +168,7 @@ def caption_run_start(
         project=project,
         model_version=model_version,
         pipeline=pipeline,
+        frames_from=frames_from or "frames chosen at launch",
         detection_run=detection_run if pipeline == CaptionPipeline.DETECTION else None,
         prompt_version=CAPTION_PROMPT_VERSION,
         inputs_key=caption_inputs_key(

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from apps.captioning import selectors, services
 from apps.captioning.forms import CaptionLaunchForm, DetectionLaunchForm
 from apps.core.errors import ApplicationError
+from apps.core.htmx import stop_polling
 from apps.core.pages import after_param, keyset_page
 from apps.core.permissions import Action, authorize
 from apps.curation.selectors import gold_set_list
@@ -92,6 +93,7 @@ def caption_launch(request: HttpRequest, project_id: int) -> HttpResponse:
             pipeline=form.cleaned_data["pipeline"],
             asset_ids=detection_run.frame_ids(0, limit or None),
             detection_run=detection_run,
+            frames_from=f"the {f'first {limit} ' if limit else ''}frames of detection run #{detection_run.id}",
             created_by=request.user,
         )
     except ApplicationError as exc:
@@ -100,46 +102,35 @@ def caption_launch(request: HttpRequest, project_id: int) -> HttpResponse:
     return redirect("captioning:caption_run", project_id=project.id, run_id=run.id)
 
 
-def _run_page(
-    request: HttpRequest, project, run, answers, template: str, rows_template: str, page_rows: int
-) -> HttpResponse:
+def _run_page(request: HttpRequest, project, run, answers, kind: str) -> HttpResponse:
     """A run's page: its figures, then its answers a keyset page at a time (htmx loads the next
-    page when the reader reaches the end, as the footage browser does)."""
+    page when the reader reaches the end, as the footage browser does). `?part=stats` is its
+    figures alone, which the page polls while the run's job runs (286 once it has ended: htmx
+    stops; the progress bar then reloads the page once, rows and all)."""
+    if request.htmx and request.GET.get("part") == "stats":
+        response = render(request, "captioning/_run_stats.html", {"project": project, "run": run, "kind": kind})
+        return stop_polling(response) if run.job is None or run.job.is_finished else response
+    name = {"detections": "detection", "captions": "caption"}[kind]
     rows, next_after = keyset_page(
-        answers.select_related("asset", "asset__video"), after_param(request.GET.get("after")), page_rows
+        answers.select_related("asset", "asset__video"), after_param(request.GET.get("after")), RUN_PAGE_ROWS[kind]
     )
     context = {"project": project, "run": run, "rows": rows, "next_after": next_after}
-    return render(request, rows_template if request.htmx else template, context)
+    template = f"captioning/_{name}_rows.html" if request.htmx else f"captioning/{name}_run.html"
+    return render(request, template, context)
 
 
 @login_required
 def detection_run_detail(request: HttpRequest, project_id: int, run_id: int) -> HttpResponse:
     project = project_get(user=request.user, project_id=project_id)
     run = selectors.detection_run_get(project=project, run_id=run_id)
-    return _run_page(
-        request,
-        project,
-        run,
-        run.detections,
-        "captioning/detection_run.html",
-        "captioning/_detection_rows.html",
-        RUN_PAGE_ROWS["detections"],
-    )
+    return _run_page(request, project, run, run.detections, "detections")
 
 
 @login_required
 def caption_run_detail(request: HttpRequest, project_id: int, run_id: int) -> HttpResponse:
     project = project_get(user=request.user, project_id=project_id)
     run = selectors.caption_run_get(project=project, run_id=run_id)
-    return _run_page(
-        request,
-        project,
-        run,
-        run.captions,
-        "captioning/caption_run.html",
-        "captioning/_caption_rows.html",
-        RUN_PAGE_ROWS["captions"],
-    )
+    return _run_page(request, project, run, run.captions, "captions")
 
 
 @login_required

@@ -122,7 +122,13 @@ def _embed_shard_params(params: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-@job_kind(name="embed", label="Embed frames (CLIP)", queue=EMBED_QUEUE, clean_params=lambda params: {})
+@job_kind(
+    name="embed",
+    label="Embed frames (CLIP)",
+    queue=EMBED_QUEUE,
+    clean_params=lambda params: {},
+    produces=("gold-set curation", "curation:overview", None),
+)
 def embed(job: Job, ctx: JobContext) -> dict[str, Any]:
     """Embed the frames that the model's previous run has no vector of, reuse the rest. More than
     RUN_SHARD_FRAMES new frames are split into shards (`embed_shard`) that any number of embedding
@@ -237,7 +243,13 @@ def embed_shard(job: Job, ctx: JobContext) -> dict[str, Any]:
     return {"part": name, "embedded": len(ids), "start": params["start"], **meta}
 
 
-@job_kind(name="cluster", label="Project + cluster (UMAP, HDBSCAN)", queue="cpu", clean_params=_clean_cluster_params)
+@job_kind(
+    name="cluster",
+    label="Project + cluster (UMAP, HDBSCAN)",
+    queue="cpu",
+    clean_params=_clean_cluster_params,
+    produces=("the clustering", "curation:clustering", "clustering_run_id"),
+)
 def cluster(job: Job, ctx: JobContext) -> dict[str, Any]:
     from workers.curation.cluster import project_and_cluster
     from workers.curation.config import ClusteringConfig
@@ -269,7 +281,13 @@ def cluster(job: Job, ctx: JobContext) -> dict[str, Any]:
     }
 
 
-@job_kind(name="sample_gold", label="Sample the gold set", queue="cpu", clean_params=_clean_gold_params)
+@job_kind(
+    name="sample_gold",
+    label="Sample the gold set",
+    queue="cpu",
+    clean_params=_clean_gold_params,
+    produces=("the gold set", "curation:gold_set", "gold_set_id"),
+)
 def sample_gold(job: Job, ctx: JobContext) -> dict[str, Any]:
     import numpy as np
 

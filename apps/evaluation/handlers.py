@@ -83,7 +83,7 @@ def _detection_stages(job: Job, comparison: Comparison, pipelines: list[Comparis
         if run is None:
             run = detection_run_start(
                 project=project, model_version=pipeline.detector, asset_ids=asset_ids, created_by=job.created_by,
-                parent_job=job, parent_progress=share,
+                parent_job=job, parent_progress=share, frames_from=f"the {what} of comparison #{comparison.id}",
             )  # fmt: skip
             services.comparison_pipeline_stage_set(pipeline=pipeline, field=field, run=run)
         stages.append((run.job, f"{pipeline.detector.name} on the {what}"))
@@ -119,6 +119,7 @@ def _caption_stages(job: Job, comparison: Comparison, pipelines: list[Comparison
                 created_by=job.created_by,
                 parent_job=job,
                 parent_progress=share,
+                frames_from=f"the {what} of comparison #{comparison.id}",
             )
             services.comparison_pipeline_stage_set(pipeline=pipeline, field=field, run=run)
         stages.append((run.job, f"captions of {pipeline.label} on the {what}"))
@@ -153,7 +154,13 @@ def _pipelines(comparison: Comparison) -> list[ComparisonPipeline]:
     )
 
 
-@job_kind(name="evaluate", label="Evaluate captioning pipelines", queue="cpu", clean_params=id_params("comparison_id"))
+@job_kind(
+    name="evaluate",
+    label="Evaluate captioning pipelines",
+    queue="cpu",
+    clean_params=id_params("comparison_id"),
+    produces=("the comparison report", "evaluation:detail", "comparison_id"),
+)
 def evaluate(job: Job, ctx: JobContext) -> dict[str, Any]:
     comparison = _comparison(job)
     pipelines = _pipelines(comparison)

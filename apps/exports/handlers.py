@@ -31,7 +31,13 @@ def _records(export: Export, ctx: JobContext, total: int):
             ctx.progress(min(done / max(total, 1), 0.95), f"{done} of at most {total} frames written")
 
 
-@job_kind(name="dataset_export", label="Export the captioned dataset", queue="cpu", clean_params=id_params("export_id"))
+@job_kind(
+    name="dataset_export",
+    label="Export the captioned dataset",
+    queue="cpu",
+    clean_params=id_params("export_id"),
+    produces=("the export", "exports:detail", "export_id"),
+)
 def dataset_export(job: Job, ctx: JobContext) -> dict[str, Any]:
     from workers.exports.archive import pack_zip
     from workers.exports.config import ExportConfig

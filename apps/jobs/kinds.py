@@ -38,6 +38,13 @@ class JobKind:
     # A shard of its parent's work, run at the same time as its sibling shards (by whichever
     # workers take them): its progress adds to theirs on the parent's bar (`job_shards_start`).
     shard: bool = False
+    # Started by the beat on its own (e.g. the periodic Label Studio sync): lists leave out its
+    # jobs that nobody launched unless asked, so that they never crowd out a project's real jobs.
+    housekeeping: bool = False
+    # What its job page links to: (what it is, the page's URL name, the row-id key in the job's
+    # parameters or result). The URL takes the project's id, then that id; a key of None: the
+    # project's id alone (e.g. the footage an ingest added to).
+    produces: tuple[str, str, str | None] | None = None
 
     def resolve_queue(self) -> str:
         queue = self.queue() if callable(self.queue) else self.queue
@@ -109,6 +116,8 @@ def job_kind(
     launchable: bool = False,
     cleanup: Callable[["Job"], None] | None = None,
     shard: bool = False,
+    housekeeping: bool = False,
+    produces: tuple[str, str, str | None] | None = None,
 ) -> Callable[[JobHandler], JobHandler]:
     if not callable(queue) and queue not in ("cpu", "gpu"):
         raise ValueError(f"Unknown queue {queue!r} for job kind {name!r}.")
@@ -127,6 +136,8 @@ def job_kind(
             launchable=launchable,
             cleanup=cleanup,
             shard=shard,
+            housekeeping=housekeeping,
+            produces=produces,
         )
         return handler
 

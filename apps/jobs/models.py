@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Count
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.models import BaseModel
@@ -107,6 +108,19 @@ class Job(BaseModel):
         if eta < 90 * 60:
             return f"about {round(eta / 60)} min left"
         return f"about {eta / 3600:.1f} h left"
+
+    @property
+    def produced_link(self) -> tuple[str, str] | None:
+        """(what it made or works on, its page's URL) for the job page; None when its kind has no
+        such page or the row is not known yet (e.g. a clustering before it ended)."""
+        spec = JOB_KINDS.get(self.kind)
+        if spec is None or spec.produces is None or self.project_id is None:
+            return None
+        label, url_name, key = spec.produces
+        if key is None:
+            return label, reverse(url_name, args=[self.project_id])
+        row_id = self.params.get(key) or (self.result or {}).get(key)
+        return (label, reverse(url_name, args=[self.project_id, row_id])) if row_id else None
 
     @property
     def kind_label(self) -> str:

@@ -22,18 +22,26 @@ def job_list(
     user: User | AnonymousUser,
     project: Project | None = None,
     status: str | None = None,
+    kind: str | None = None,
     ordering: str = "newest",
     shards: bool = True,
+    housekeeping: bool = True,
 ) -> QuerySet[Job]:
     """Jobs the user may see; `shards=False` leaves out the shards of split runs (their run's job
-    stands for them in lists)."""
+    stands for them in lists); `housekeeping=False` the periodic jobs the beat started on its own
+    (one a person launched stays)."""
     jobs = Job.objects.filter(project__in=project_list(user=user)).select_related("project", "created_by")
     if not shards:
         jobs = jobs.exclude(kind__in=[kind.name for kind in JOB_KINDS.values() if kind.shard])
+    if not housekeeping:
+        periodic = [kind.name for kind in JOB_KINDS.values() if kind.housekeeping]
+        jobs = jobs.exclude(kind__in=periodic, created_by__isnull=True)
     if project is not None:
         jobs = jobs.filter(project=project)
     if status:
         jobs = jobs.filter(status=status)
+    if kind:
+        jobs = jobs.filter(kind=kind)
     return jobs.order_by(*JOB_ORDERINGS.get(ordering, JOB_ORDERINGS["newest"]))
 
 

@@ -1,4 +1,5 @@
 import json
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -11,26 +12,38 @@ from apps.core.errors import ApplicationError
 from apps.core.htmx import stop_polling
 from apps.core.permissions import Action, authorize
 from apps.jobs import selectors, services
+from apps.jobs.forms import JobFilterForm
 from apps.jobs.kinds import JOB_KINDS, launchable_kinds
-from apps.jobs.models import JobStatus
-from apps.projects.selectors import project_get
+from apps.projects.selectors import project_get, project_list
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
+    """Every job the user may see, filtered by project, kind and status (kept in the URL), the
+    periodic Label Studio syncs left out unless asked for."""
     authorize(request.user, Action.VIEW_JOBS)
-    status = request.GET.get("status") or None
-    if status not in JobStatus.values:
-        status = None
-    ordering = request.GET.get("ordering", "newest")
-    jobs = selectors.job_list(user=request.user, status=status, ordering=ordering, shards=False)
+    projects = project_list(user=request.user)
+    form = JobFilterForm(request.GET, projects=projects)
+    filters = form.filters()
+    ordering = form.cleaned_data.get("ordering") or "newest"
+    jobs = selectors.job_list(
+        user=request.user,
+        project=projects.filter(id=filters["project"]).first() if "project" in filters else None,
+        status=filters.get("status"),
+        kind=filters.get("kind"),
+        ordering=ordering,
+        shards=False,
+        housekeeping=filters.get("housekeeping", False),
+    )
     page = Paginator(jobs, 25).get_page(request.GET.get("page"))
     template = "jobs/_job_table.html" if request.htmx else "jobs/dashboard.html"
-    return render(
-        request,
-        template,
-        {"page": page, "status": status, "ordering": ordering, "statuses": JobStatus.choices},
-    )
+    context = {
+        "page": page,
+        "form": form,
+        "filtered": bool(set(filters) - {"housekeeping"}),
+        "filters_query": urlencode({**filters, "ordering": ordering}),
+    }
+    return render(request, template, context)
 
 
 @login_required
@@ -40,7 +53,7 @@ def project_jobs(request: HttpRequest, project_id: int) -> HttpResponse:
     authorize(request.user, Action.VIEW_PROJECT)
     context = {
         "project": project,
-        "jobs": selectors.job_list(user=request.user, project=project, shards=False)[:10],
+        "jobs": selectors.job_list(user=request.user, project=project, shards=False, housekeeping=False)[:10],
         "job_kinds": launchable_kinds(),
     }
     return render(request, "jobs/_project_jobs.html", context)

@@ -20,6 +20,7 @@ def _labeling_project(job: Job) -> LabelingProject:
     label="Push gold set to Label Studio",
     queue="cpu",
     clean_params=id_params("labeling_project_id"),
+    produces=("the labelling project", "labeling:detail", "labeling_project_id"),
 )
 def labeling_push(job: Job, ctx: JobContext) -> dict[str, Any]:
     labeling_project = _labeling_project(job)
@@ -37,6 +38,8 @@ def labeling_push(job: Job, ctx: JobContext) -> dict[str, Any]:
     label="Sync labels from Label Studio",
     queue="cpu",
     clean_params=id_params("labeling_project_id"),
+    produces=("the labelling project", "labeling:detail", "labeling_project_id"),
+    housekeeping=True,  # the beat's reconciliation starts one per project every few minutes
 )
 def labeling_sync(job: Job, ctx: JobContext) -> dict[str, Any]:
     labeling_project = _labeling_project(job)

@@ -234,7 +234,12 @@ def _delete_staged_uploads(job: Job) -> None:
 
 
 @job_kind(
-    name="ingest", label="Ingest footage", queue="cpu", clean_params=_clean_params, cleanup=_delete_staged_uploads
+    name="ingest",
+    label="Ingest footage",
+    queue="cpu",
+    clean_params=_clean_params,
+    cleanup=_delete_staged_uploads,
+    produces=("the project's frames", "media:browser", None),
 )
 def ingest(job: Job, ctx: JobContext) -> dict[str, Any]:
     ingester = _Ingester(job, ctx)

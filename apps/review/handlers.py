@@ -24,6 +24,7 @@ CHUNK = 16
     label="Judge a review's pairs",
     queue=VLM_QUEUE,
     clean_params=id_params("review_id", "judge_id"),
+    produces=("the review", "review:compare", "review_id"),
 )
 def review_pairwise_judge(job: Job, ctx: JobContext) -> dict[str, Any]:
     from workers.metrics.pairwise import PairItem, judge_pairs

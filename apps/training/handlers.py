@@ -86,6 +86,7 @@ def _examples(labels: dict[str, list[str]], paths: dict[int, Path]):
     label="Fine-tune the detector (LoRA)",
     queue=VLM_QUEUE,
     clean_params=id_params("training_run_id"),
+    produces=("the fine-tuning run", "training:detail", "training_run_id"),
 )
 def train_detector(job: Job, ctx: JobContext) -> dict[str, Any]:
     from workers.train.checkpoint import LATEST, checkpoints_root

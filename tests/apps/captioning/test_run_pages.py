@@ -8,9 +8,11 @@ from django.test.utils import CaptureQueriesContext
 from apps.captioning.models import Caption, CaptionRun, Detection, DetectionRun
 from apps.captioning.services import run_answers_recount, run_frames_set
 from apps.captioning.views import RUN_PAGE_ROWS
+from apps.jobs.models import Job
 from apps.media.models import Asset
 from apps.modelhub.services import model_versions_ensure
 from apps.projects.services import project_create
+from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -79,3 +81,24 @@ def test_a_run_page_shows_one_page_of_answers_and_its_queries_do_not_grow_with_t
     assert f"/assets/{first[per_page]}/" in more and f"/assets/{first[0]}/" not in more
     _, bad = _get(client, f"{url}?after=oops")  # a bad cursor starts from the top
     assert bad == counts[1]
+
+
+@pytest.mark.parametrize("kind", ["detections", "captions"])
+def test_a_run_pages_figures_follow_its_job_live_and_say_which_frames_it_ran_on(lead, client, kind):
+    client.force_login(lead)
+    project, detections, captions = _world(lead, 30)
+    run = detections if kind == "detections" else captions
+    run.job = JobFactory(project=project, kind="detect" if kind == "detections" else "caption", status="running")
+    run.frames_from = "the eval set of comparison #4"
+    run.save(update_fields=["job", "frames_from"])
+    url = f"/projects/{project.id}/runs/{kind}/{run.id}/"
+    page = client.get(url).content.decode()
+    assert 'hx-get="?part=stats" hx-trigger="every 2s"' in page and "the eval set of comparison #4" in page
+    assert "reload=1" in page  # the progress bar reloads the page once the job ends
+
+    type(run).objects.filter(id=run.id).update(answered_count=12)  # answers came in
+    live = client.get(f"{url}?part=stats", HTTP_HX_REQUEST="true")
+    assert live.status_code == 200 and "12 / 30" in live.content.decode() and "<h1>" not in live.content.decode()
+    Job.objects.filter(id=run.job_id).update(status="succeeded", progress=1.0)
+    ended = client.get(f"{url}?part=stats", HTTP_HX_REQUEST="true")
+    assert ended.status_code == 286 and "hx-trigger" not in ended.content.decode()  # htmx stops polling

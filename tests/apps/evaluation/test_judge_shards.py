@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from apps.captioning.models import DetectionRun
 from apps.evaluation import handlers as evaluation_handlers
 from apps.evaluation.handlers import evaluation_judge_shard
 from apps.evaluation.models import CaptionScore
@@ -52,6 +53,11 @@ def test_the_judge_runs_in_shards_and_judges_every_caption_once(
     job = job_run_tree(comparison.job_id, poll_seconds=0.05)
     assert job.status == "succeeded", job.traceback
 
+    runs = [DetectionRun.objects.get(job=stage) for stage in job.children.filter(kind="detect")]
+    assert {run.frames_from for run in runs} == {
+        f"the eval set of comparison #{comparison.id}",
+        f"the gold test split of comparison #{comparison.id}",
+    }
     judging = Job.objects.get(parent=job, kind="evaluation_judge")
     shards = list(judging.children.order_by("id"))
     assert [(s.kind, s.status, s.params["start"], s.params["stop"]) for s in shards] == [

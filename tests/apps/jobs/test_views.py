@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.test import Client
+from django.urls import reverse
 
+from apps.jobs.kinds import JOB_KINDS
 from apps.jobs.models import Job, JobStatus
 from tests.factories import JobFactory
 
@@ -37,6 +39,41 @@ def test_dashboard_filters_by_status_with_htmx(client, reviewer, project):
     body = response.content.decode()
     assert body.lstrip().startswith('<div id="job-table">')
     assert f'href="/jobs/{failed.id}/"' in body and f'href="/jobs/{done.id}/"' not in body
+
+
+def test_dashboard_filters_by_project_and_kind_in_the_url_and_says_when_none_match(
+    client, lead, project, other_project
+):
+    other_project.memberships.create(user=lead)
+    smoke = JobFactory(project=project, kind="smoke", created_by=lead)
+    elsewhere = JobFactory(project=other_project, kind="smoke", created_by=lead)
+    ingest = JobFactory(project=project, kind="ingest", created_by=lead)
+    client.force_login(lead)
+
+    page = client.get(f"/jobs/?project={project.id}&kind=smoke").content.decode()
+    assert f'href="/jobs/{smoke.id}/"' in page
+    assert f'href="/jobs/{elsewhere.id}/"' not in page and f'href="/jobs/{ingest.id}/"' not in page
+    assert 'hx-push-url="true"' in page and f'<option value="{project.id}" selected>' in page
+    assert "<td>Smoke test</td>" in page and "<td>smoke</td>" not in page  # kinds by their label
+
+    none = client.get(f"/jobs/?project={other_project.id}&kind=ingest").content.decode()
+    assert "No jobs match these filters." in none and "No jobs yet" not in none
+    # A value that is not a choice (a foreign project, an unknown kind) is dropped, not an error.
+    unfiltered = client.get("/jobs/?project=999999&kind=nope&status=bogus").content.decode()
+    assert all(f'href="/jobs/{job.id}/"' in unfiltered for job in (smoke, elsewhere, ingest))
+
+
+def test_periodic_syncs_do_not_crowd_the_dashboard_or_the_project_panel(client, lead, project):
+    launched = JobFactory(project=project, kind="labeling_sync", created_by=lead)  # a lead asked for it
+    periodic = [JobFactory(project=project, kind="labeling_sync", created_by=None) for _ in range(12)]
+    real = JobFactory(project=project, kind="smoke", created_by=lead)
+    client.force_login(lead)
+    for url in ("/jobs/", f"/jobs/project/{project.id}/"):
+        body = client.get(url).content.decode()
+        assert f'href="/jobs/{real.id}/"' in body and f'href="/jobs/{launched.id}/"' in body, url
+        assert not any(f'href="/jobs/{job.id}/"' in body for job in periodic), url
+    with_syncs = client.get("/jobs/?housekeeping=on").content.decode()
+    assert all(f'href="/jobs/{job.id}/"' in with_syncs for job in periodic)
 
 
 def test_htmx_posts_need_the_csrf_token(lead, project):
@@ -85,3 +122,25 @@ def test_the_project_page_loads_its_footage_and_jobs_panels(client, lead, annota
     jobs = client.get(f"/jobs/project/{project.id}/").content.decode()
     assert f'href="/jobs/{own.id}/"' in jobs and "/jobs/launch/" not in jobs
     assert client.get(f"/jobs/project/{other_project.id}/").status_code == 404
+
+
+def test_every_job_page_links_to_what_its_job_made_or_works_on(client, lead, project):
+    """Each kind that names a page resolves it (a wrong URL name or argument fails here)."""
+    producing = {name: kind for name, kind in JOB_KINDS.items() if kind.produces}
+    assert {"detect", "caption", "embed", "cluster", "sample_gold", "train_detector", "evaluate"} <= set(producing)
+    assert {"dataset_export", "labeling_push", "labeling_sync", "ingest", "review_pairwise_judge"} <= set(producing)
+    for name, kind in producing.items():
+        label, url_name, key = kind.produces
+        job = JobFactory(project=project, kind=name, params={key: 7} if key else {})
+        args = [project.id, 7] if key else [project.id]
+        assert job.produced_link == (label, reverse(url_name, args=args)), name
+    # A row known only once the job has ended (its result names it): no link before.
+    clustering = JobFactory(project=project, kind="cluster", params={"embedding_run_id": 3})
+    assert clustering.produced_link is None
+    clustering.result = {"clustering_run_id": 9}
+    assert clustering.produced_link == ("the clustering", f"/projects/{project.id}/curation/clusterings/9/")
+
+    client.force_login(lead)
+    detection = JobFactory(project=project, kind="detect", params={"detection_run_id": 5}, status=JobStatus.SUCCEEDED)
+    page = client.get(f"/jobs/{detection.id}/").content.decode()
+    assert f'Open <a href="/projects/{project.id}/runs/detections/5/">the detection run</a>' in page
