@@ -42,10 +42,15 @@ def training_curves(run: TrainingRun) -> dict:
     """What the run page plots: loss per step, validation loss and scores per epoch."""
     steps = list(run.steps.values_list("step", "loss", "epoch"))
     epochs = list(run.epochs.values("epoch", "train_loss", "val_loss", "precision", "recall", "sample_f1", "mistakes"))
+    last_step_of_epoch: dict[int, int] = {0: 0}  # epoch 0: the untrained model, before step 1
+    for step, _, epoch in steps:
+        last_step_of_epoch[epoch] = max(step, last_step_of_epoch.get(epoch, 0))
     return {
         "steps": [s for s, _, _ in steps],
         "loss": [loss for _, loss, _ in steps],
         "epochs": [row["epoch"] for row in epochs],
+        # the step each validation came after: the loss chart puts epochs on its step axis
+        "epoch_steps": [last_step_of_epoch.get(row["epoch"]) for row in epochs],
         "val_loss": [row["val_loss"] for row in epochs],
         "train_loss": [row["train_loss"] for row in epochs],
         "precision": [row["precision"] for row in epochs],

@@ -10,6 +10,7 @@ from apps.captioning.services import run_answers_recount, run_frames_set
 from apps.captioning.views import RUN_PAGE_ROWS
 from apps.jobs.models import Job
 from apps.media.models import Asset
+from apps.modelhub.models import ModelVersion
 from apps.modelhub.services import model_versions_ensure
 from apps.projects.services import project_create
 from tests.factories import JobFactory
@@ -102,3 +103,16 @@ def test_a_run_pages_figures_follow_its_job_live_and_say_which_frames_it_ran_on(
     Job.objects.filter(id=run.job_id).update(status="succeeded", progress=1.0)
     ended = client.get(f"{url}?part=stats", HTTP_HX_REQUEST="true")
     assert ended.status_code == 286 and "hx-trigger" not in ended.content.decode()  # htmx stops polling
+
+
+def test_pages_name_models_without_the_servers_paths(lead, client, settings):
+    project, _, _ = _world(lead, 3)
+    detector = project.model_versions.get(role="detector", is_default=True)
+    detector.model, detector.adapter = "/srv/models/tiny/qwen", "./var/models/adapters/run-7"
+    detector.save()
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.id}/runs/").content.decode()
+    assert '<code class="small">qwen</code>' in page and "run-7" in page
+    assert "/srv/models" not in page and "var/models" not in page
+    hub = ModelVersion(model="Qwen/Qwen2.5-VL-7B-Instruct", adapter="")
+    assert (hub.model_shown, hub.adapter_shown) == ("Qwen/Qwen2.5-VL-7B-Instruct", "")  # a hub id as it is

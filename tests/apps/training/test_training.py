@@ -103,6 +103,7 @@ def test_training_job_registers_a_detector_version_usable_for_detection(models_d
     assert "Before / after" in page and version.name in page and "Before fine-tuning (epoch 0)" in page
     curves = client.get(f"/projects/{project.id}/training/{run.id}/curves/").json()
     assert curves["epochs"] == [0, 1, 2] and len(curves["loss"]) == 4 and curves["finished"]
+    assert curves["epoch_steps"] == [0, 2, 4]  # each validation at the step its epoch ended on
 
 
 @pytest.mark.django_db(transaction=True)
