@@ -18,13 +18,13 @@ FULL, BASIC = "vendor/plotly-4.1.1.min.js", "vendor/plotly-basic-4.1.1.min.js"
 
 
 def test_collected_static_files_are_hashed_compressed_and_cached_for_good(tmp_path):
-    collected = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
+    collected = {"BACKEND": "apps.core.static_storage.CollectedStaticStorage"}  # the demo's (DEBUG on)
     with override_settings(
         STATIC_ROOT=tmp_path,
         STORAGES={**settings.STORAGES, "staticfiles": collected},
         WHITENOISE_USE_FINDERS=False,
         WHITENOISE_AUTOREFRESH=False,
-        DEBUG=False,
+        DEBUG=True,
     ):
         call_command("collectstatic", interactive=False, verbosity=0)
         url = staticfiles_storage.url(BASIC)

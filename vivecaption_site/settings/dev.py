@@ -11,7 +11,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # names cached for good, gzip-compressed (plotly is megabytes). Plain `runserver` work reads
 # static/ as it changes.
 if env.bool("VIVE_COLLECTED_STATIC", default=False):
-    STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}  # noqa: F405
+    STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "apps.core.static_storage.CollectedStaticStorage"}}  # noqa: F405
     WHITENOISE_USE_FINDERS = False
     WHITENOISE_AUTOREFRESH = False
 
