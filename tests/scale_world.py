@@ -34,6 +34,7 @@ from apps.exports.models import Export
 from apps.jobs.models import Job
 from apps.labeling.models import GoldLabel, GoldResolution, LabelingProject, LabelingTask, LabelStudioAccount
 from apps.media.models import Asset, Video
+from apps.modelhub.models import ModelVersion
 from apps.modelhub.services import model_versions_ensure
 from apps.projects.models import Project
 from apps.projects.services import character_create, membership_add, project_create
@@ -73,6 +74,7 @@ class World:
             ("home", "/"),
             ("projects", "/projects/"),
             ("project", f"/projects/{p}/"),
+            ("pipeline", f"/projects/{p}/pipeline/"),
             ("new project", "/projects/new/"),
             ("project edit", f"/projects/{p}/edit/"),
             ("new character", f"/projects/{p}/characters/new/"),
@@ -325,7 +327,7 @@ def seed_world(frames: int, *, tag: str = "") -> World:
         project=project, base_version=detector, labeling_project=labeling_project, gold_set_version=1,
         params={"epochs": 5, "learning_rate": 1e-4}, train_labels=dict(list(gold_labels.items())[:cut]),
         validation_labels=dict(list(gold_labels.items())[cut:]), created_by=lead,
-        job=_finished_job(project, "train", lead, queue="gpu"),
+        job=_finished_job(project, "train_detector", lead, queue="gpu"),
     )  # fmt: skip
     steps = max(5, cut // 4)
     _bulk(
@@ -336,10 +338,15 @@ def seed_world(frames: int, *, tag: str = "") -> World:
     validation = {a: truth[int(a)] for a in training_run.validation_labels}
     _bulk(
         TrainingEpoch,
-        [TrainingEpoch(run=training_run, epoch=e, train_loss=1.0 / e, val_loss=1.2 / e, precision=0.5 + e / 20,
-                       recall=0.5 + e / 25, sample_f1=0.5 + e / 22, mistakes=10.0 / e, predictions=validation)
-         for e in range(1, 6)],
+        [TrainingEpoch(run=training_run, epoch=e, train_loss=1.0 / (e + 1), val_loss=1.2 / (e + 1),
+                       precision=0.5 + e / 20, recall=0.5 + e / 25, sample_f1=0.5 + e / 22, mistakes=10.0 / (e + 1),
+                       predictions=validation)
+         for e in range(0, 6)],
     )  # fmt: skip
+    training_run.result_version = ModelVersion.objects.create(
+        project=project, role="detector", name="detector + LoRA (scale)", model=detector.model, adapter="scale/adapter"
+    )
+    training_run.save(update_fields=["result_version"])
 
     # The evaluation: a tenth of the frames (none of them gold), two pipelines, every caption scored.
     gold = set(gold_ids)
@@ -402,7 +409,7 @@ def seed_world(frames: int, *, tag: str = "") -> World:
     )  # fmt: skip
     export = Export.objects.create(
         project=project, source="run", caption_run=caption_runs["detection"], format="jsonl", template="{scene}",
-        frames=frames, result={"frames": frames, "files": 2}, job=_finished_job(project, "export", lead),
+        frames=frames, result={"frames": frames, "files": 2}, job=_finished_job(project, "dataset_export", lead),
         created_by=lead,
     )  # fmt: skip
     if connection.vendor == "postgresql":

@@ -113,6 +113,7 @@ ENDPOINTS = [
     Endpoint("GET", "/projects/{project}/assets/{asset}/gold/", EVERYONE, 200),
     Endpoint("GET", "/projects/{project}/ingest/", LEADS, 200),
     Endpoint("GET", "/projects/{project}/footage/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/pipeline/", EVERYONE, 200),
     Endpoint("POST", "/projects/{project}/ingest/", LEADS, 302, upload="files"),
     Endpoint("GET", "/media/assets/{asset}/image/", EVERYONE, 200),
     Endpoint("GET", "/media/assets/{asset}/thumb/", EVERYONE, 200),

@@ -30,6 +30,7 @@ urlpatterns = [
     path("", include("apps.evaluation.urls")),
     path("", include("apps.review.urls")),
     path("", include("apps.exports.urls")),
+    path("", include("apps.pipeline.urls")),
     path("api/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -1,5 +1,5 @@
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.http import Http404
 
 from apps.core.errors import ApplicationError
@@ -61,3 +61,16 @@ def job_done_before(*, project: Project, kind: str, params: dict) -> Job | None:
         return None  # starting it reports what is wrong
     jobs = Job.objects.filter(project=project, kind=kind, status=JobStatus.SUCCEEDED).order_by("-id")
     return next((job for job in jobs if job.params == cleaned), None)
+
+
+def latest_jobs(*, project: Project, kinds: list[str]) -> dict[str, Job]:
+    """The newest top-level job of each of these kinds in the project (two queries, whatever the
+    number of jobs): what a stage is doing now, or how its last attempt ended."""
+    newest = (
+        Job.objects.filter(project=project, parent__isnull=True, kind__in=kinds)
+        .values("kind")
+        .annotate(newest=Max("id"))
+        .order_by()
+    )
+    jobs = Job.objects.filter(id__in=[row["newest"] for row in newest])
+    return {job.kind: job for job in jobs}

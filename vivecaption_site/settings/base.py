@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.evaluation",
     "apps.review",
     "apps.exports",
+    "apps.pipeline",
 ]
 
 MIDDLEWARE = [

@@ -112,7 +112,7 @@ def test_the_project_page_loads_its_footage_and_jobs_panels(client, lead, annota
     assert f'hx-get="/projects/{project.id}/footage/"' in page and f'hx-get="/jobs/project/{project.id}/"' in page
 
     footage = client.get(f"/projects/{project.id}/footage/").content.decode()
-    assert "Browse 0 assets" in footage and f'href="/projects/{project.id}/exports/"' in footage
+    assert "Browse 0 assets" in footage and f'href="/projects/{project.id}/ingest/"' in footage
     jobs = client.get(f"/jobs/project/{project.id}/").content.decode()
     own, foreign = Job.objects.get(project=project), Job.objects.get(project=other_project)
     assert f'href="/jobs/{own.id}/"' in jobs and f'href="/jobs/{foreign.id}/"' not in jobs
