@@ -84,6 +84,7 @@ class World:
             ("ingest", f"/projects/{p}/ingest/"),
             ("frame", f"/projects/{p}/assets/{asset}/"),
             ("frame's gold", f"/projects/{p}/assets/{asset}/gold/"),
+            ("frame's record", f"/projects/{p}/assets/{asset}/record/"),
             ("curation", f"/projects/{p}/curation/"),
             ("projection", f"/projects/{p}/curation/clusterings/{i['clustering']}/"),
             ("download: projection points", f"/projects/{p}/curation/clusterings/{i['clustering']}/points/"),

@@ -111,6 +111,7 @@ ENDPOINTS = [
     Endpoint("GET", "/projects/{project}/assets/", EVERYONE, 200),
     Endpoint("GET", "/projects/{project}/assets/{asset}/", EVERYONE, 200),
     Endpoint("GET", "/projects/{project}/assets/{asset}/gold/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/assets/{asset}/record/", EVERYONE, 200),
     Endpoint("GET", "/projects/{project}/ingest/", LEADS, 200),
     Endpoint("GET", "/projects/{project}/footage/", EVERYONE, 200),
     Endpoint("GET", "/projects/{project}/pipeline/", EVERYONE, 200),

@@ -7,13 +7,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.captioning.models import Caption, Detection
 from apps.curation.models import ClusteringRun, GoldSet
-from apps.evaluation.models import Comparison
+from apps.evaluation.models import CaptionScore, Comparison
 from apps.jobs.models import Job
-from apps.labeling.models import LabelStudioAccount
+from apps.labeling.models import GoldLabel, LabelStudioAccount
 from apps.media.models import Asset
 from apps.pipeline.selectors import STAGE_JOB_KINDS, StageState, project_pipeline
-from apps.review.models import Review, ReviewVote
+from apps.review.models import CaptionFlag, CaptionRevision, Preference, Review, ReviewVote
 from tests.scale_world import seed_world
 
 pytestmark = pytest.mark.django_db
@@ -140,3 +141,70 @@ def test_the_project_page_is_the_pipelines_home(client, world):
 def test_a_project_of_someone_else_is_not_found(client, world, other_project, lead):
     client.force_login(lead)
     assert client.get(f"/projects/{world.project.id}/pipeline/").status_code == 404
+
+
+# --- a frame's record -----------------------------------------------------------------------------
+
+
+def _record(client, world, asset_id: int) -> str:
+    return _text(client.get(f"/projects/{world.project.id}/assets/{asset_id}/record/"))
+
+
+def test_a_frames_record_joins_its_detections_captions_scores_and_votes(client, world):
+    vote = ReviewVote.objects.filter(review__project=world.project).select_related("frame").first()
+    asset_id = vote.frame.asset_id
+    captions = list(Caption.objects.filter(asset_id=asset_id).order_by("-id"))
+    scores = list(CaptionScore.objects.filter(asset_id=asset_id))
+    detections = Detection.objects.filter(asset_id=asset_id).count()
+    assert len(captions) >= 2 and len(scores) >= 2 and detections >= 1
+    assert len({caption.fields["scene"] for caption in captions}) >= 2  # the runs wrote different captions
+
+    client.force_login(world.lead)
+    text = _record(client, world, asset_id)
+    assert [int(n) for n in re.findall(r"Caption run #(\d+) \(", text)] == [caption.run_id for caption in captions]
+    assert text.count("Detection run #") == detections
+    for caption in captions:
+        assert caption.fields["scene"] in text
+    for score in scores:
+        assert f"CLIPScore {score.clip_score:.2f} · judge {score.judge_overall:.1f} overall" in text
+    assert f"{vote.reviewer.username} {dict(Preference.choices)[vote.choices['overall']]}" in text
+
+
+def test_a_correction_is_shown_instead_of_the_models_caption(client, world):
+    caption = Caption.objects.filter(run__project=world.project).first()
+    fields = {**caption.fields, "scene": "A corrected scene, by hand."}
+    CaptionRevision.objects.create(caption=caption, number=1, fields=fields, author=world.reviewer)
+    CaptionFlag.objects.create(caption=caption, kind="wrong_name", comment="not Victor", raised_by=world.reviewer)
+    client.force_login(world.lead)
+    text = _record(client, world, caption.asset_id)
+    assert "A corrected scene, by hand." in text and f"corrected by {world.reviewer.username} (revision 1)" in text
+    assert f"wrong name raised by {world.reviewer.username}: “not Victor”" in text
+
+
+def test_others_gold_labels_and_votes_are_for_leads_only(client, world):
+    label = GoldLabel.objects.filter(labeling_project__project=world.project, annotator=world.annotator).first()
+    others = GoldLabel.objects.filter(asset=label.asset).exclude(annotator=world.annotator)
+    assert others.exists()  # the frame has another annotator's answer too
+    client.force_login(world.lead)
+    text = _record(client, world, label.asset_id)
+    assert world.annotator.username in text and others.first().annotator.username in text
+
+    client.force_login(world.annotator)
+    text = _record(client, world, label.asset_id)
+    assert world.annotator.username in text and others.first().annotator.username not in text
+    assert "Your own answers only" in text
+
+    vote = ReviewVote.objects.filter(review__project=world.project).select_related("frame").first()
+    client.force_login(world.annotator)
+    assert "No review vote on this frame from you" in _record(client, world, vote.frame.asset_id)
+    client.force_login(world.reviewer)
+    assert world.reviewer.username in _record(client, world, vote.frame.asset_id)
+
+
+def test_the_frame_page_loads_its_record(client, world, other_project, lead):
+    asset_id = world.asset_ids[0]
+    client.force_login(world.lead)
+    page = client.get(f"/projects/{world.project.id}/assets/{asset_id}/").content.decode()
+    assert f'hx-get="/projects/{world.project.id}/assets/{asset_id}/record/"' in page
+    client.force_login(lead)  # of another project
+    assert client.get(f"/projects/{world.project.id}/assets/{asset_id}/record/").status_code == 404

@@ -8,19 +8,20 @@ from django.contrib.auth.models import User
 from django.db.models import Count
 from django.urls import reverse
 
-from apps.captioning.models import CaptionRun, DetectionRun
+from apps.captioning.models import Caption, CaptionRun, Detection, DetectionRun
+from apps.core.permissions import Action, can
 from apps.curation.models import ClusteringRun, EmbeddingRun, GoldSet, GoldSetStatus
-from apps.evaluation.models import Comparison
+from apps.evaluation.models import CaptionScore, Comparison
 from apps.exports.models import Export
 from apps.jobs.models import Job, JobStatus
 from apps.jobs.selectors import latest_jobs
-from apps.labeling.models import LabelingProject, LabelingStatus
+from apps.labeling.models import GoldLabel, GoldResolution, LabelingProject, LabelingStatus
 from apps.labeling.selectors import labeling_summary, labelstudio_account_of, queue_url
-from apps.media.models import Video
+from apps.media.models import Asset, Video
 from apps.media.selectors import asset_count
 from apps.projects.models import Project
-from apps.review.models import Review, ReviewVote
-from apps.review.selectors import review_tallies
+from apps.review.models import CaptionFlag, CaptionRevision, Preference, Review, ReviewVote
+from apps.review.selectors import FIELD_LABELS, review_tallies
 from apps.training.models import TrainingRun
 from apps.training.selectors import before_after
 
@@ -425,3 +426,100 @@ def reviewer_queues(*, project: Project, user: User) -> list[dict]:
         }  # fmt: skip
         for review in Review.objects.filter(project=project).order_by("-id")[:5]
     ]
+
+
+# --- one frame, everything known about it ------------------------------------------------------
+
+FRAME_ROWS = 30  # rows of each kind a frame's page lists, newest first, beside the total
+
+
+@dataclass(frozen=True)
+class Listed:
+    """The newest rows of one kind, and how many there are in all."""
+
+    rows: list
+    total: int
+
+    @property
+    def hidden(self) -> int:
+        return self.total - len(self.rows)
+
+
+def _listed(queryset) -> Listed:
+    rows = list(queryset[:FRAME_ROWS])
+    return Listed(rows, len(rows) if len(rows) < FRAME_ROWS else queryset.count())
+
+
+PREFERENCE_LABELS = dict(Preference.choices)
+
+
+def _shown(fields: dict | None) -> dict | None:
+    """A caption's fields for the page: salient objects as one line whether stored as text (the
+    schema's) or as a list (what some models answer)."""
+    if not fields:
+        return fields
+    objects = fields.get("salient_objects")
+    return {**fields, "salient_objects": ", ".join(map(str, objects)) if isinstance(objects, list) else objects}
+
+
+def frame_record(*, project: Project, asset: Asset, user: User) -> dict:
+    """Every gold label, detection, caption (with its corrections, scores and flags) and review
+    vote of one frame. Others' gold labels and review votes only for a lead: an annotator or a
+    reviewer sees their own, so that the page never shows them another's answer before they give
+    theirs. A constant number of queries, whatever the number of runs."""
+    lead = can(user, Action.MANAGE_LABELING)
+    labels = GoldLabel.objects.filter(asset=asset, labeling_project__project=project)
+    if not lead:
+        labels = labels.filter(annotator=user)
+    resolutions = GoldResolution.objects.filter(asset=asset, labeling_project__project=project)
+    detections = _listed(
+        Detection.objects.filter(asset=asset, run__project=project).select_related("run").order_by("-id")
+    )
+    captions = _listed(Caption.objects.filter(asset=asset, run__project=project).select_related("run").order_by("-id"))
+    caption_ids = [caption.id for caption in captions.rows]
+    revisions: dict[int, CaptionRevision] = {}
+    for revision in CaptionRevision.objects.filter(caption_id__in=caption_ids).select_related("author"):
+        revisions[revision.caption_id] = revision  # ordered by number: the last one is current
+    scores: dict[int, list[dict]] = {}
+    run_ids = {caption.run_id: caption.id for caption in captions.rows}
+    for score in CaptionScore.objects.filter(asset=asset, pipeline__caption_run_id__in=run_ids).select_related(
+        "pipeline"
+    ):
+        judged = [(FIELD_LABELS.get(name, name), value) for name, value in (score.judge_scores or {}).items()]
+        scores.setdefault(run_ids[score.pipeline.caption_run_id], []).append({"score": score, "judged": judged})
+    flags: dict[int, list[CaptionFlag]] = {}
+    for flag in CaptionFlag.objects.filter(caption_id__in=caption_ids).select_related("raised_by"):
+        flags.setdefault(flag.caption_id, []).append(flag)
+    votes = ReviewVote.objects.filter(frame__asset=asset, review__project=project)
+    if not can(user, Action.MANAGE_REVIEWS):
+        votes = votes.filter(reviewer=user)
+    return {
+        "labels": _listed(labels.select_related("annotator", "labeling_project__gold_set").order_by("-id")),
+        "resolutions": list(resolutions.select_related("resolved_by", "labeling_project__gold_set")[:FRAME_ROWS]),
+        "detections": detections,
+        "captions": captions,
+        "caption_rows": [
+            {
+                "caption": caption,
+                "fields": _shown(revisions[caption.id].fields if caption.id in revisions else caption.fields),
+                "revision": revisions.get(caption.id),
+                "scores": scores.get(caption.id, []),
+                "flags": flags.get(caption.id, []),
+            }
+            for caption in captions.rows
+        ],
+        "votes": (votes := _listed(votes.select_related("review", "reviewer", "frame").order_by("-id"))),
+        "vote_rows": [
+            {
+                "vote": vote,
+                "overall": PREFERENCE_LABELS.get(vote.choices.get("overall"), "—"),
+                "fields": [
+                    (FIELD_LABELS[name], PREFERENCE_LABELS.get(choice, choice))
+                    for name, choice in vote.choices.items()
+                    if name != "overall" and name in FIELD_LABELS
+                ],
+            }
+            for vote in votes.rows
+        ],
+        "sees_all": lead,
+    }

@@ -5,6 +5,7 @@ from django.shortcuts import render
 
 from apps.core.htmx import HTMX_STOP_POLLING
 from apps.core.permissions import Action, Role, authorize, user_role
+from apps.media.selectors import asset_get
 from apps.pipeline import selectors
 from apps.projects.selectors import project_get
 
@@ -42,3 +43,12 @@ def pipeline(request: HttpRequest, project_id: int) -> HttpResponse:
             response.status_code = HTMX_STOP_POLLING
         return response
     return render(request, "pipeline/page.html", context)
+
+
+@login_required
+def frame_record(request: HttpRequest, project_id: int, asset_id: int) -> HttpResponse:
+    """The frame page's panel of everything the later stages know of one frame."""
+    project = project_get(user=request.user, project_id=project_id)
+    asset = asset_get(user=request.user, asset_id=asset_id, project=project)
+    record = selectors.frame_record(project=project, asset=asset, user=request.user)
+    return render(request, "pipeline/_frame_record.html", {"project": project, "asset": asset, **record})
