@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.models import BaseModel
+from apps.core.shown import without_server_path
 
 
 def embeddings_path(instance: "EmbeddingRun", filename: str) -> str:
@@ -32,7 +33,15 @@ class EmbeddingRun(BaseModel):
         ordering = ["-id"]
 
     def __str__(self) -> str:
-        return f"{self.model_name} · {self.count} vectors"
+        return f"{self.model_shown} · {self.count} vectors"
+
+    @property
+    def model_shown(self) -> str:
+        return without_server_path(self.model_name)
+
+    @property
+    def model_key_shown(self) -> str:
+        return without_server_path(self.model_key)
 
 
 class ClusteringRun(BaseModel):

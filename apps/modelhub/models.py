@@ -1,8 +1,7 @@
-from pathlib import PurePath
-
 from django.db import models
 
 from apps.core.models import BaseModel
+from apps.core.shown import without_server_path
 
 
 class ModelRole(models.TextChoices):
@@ -50,13 +49,8 @@ class ModelVersion(BaseModel):
     def model_shown(self) -> str:
         """The model as pages show it: a hub id or served name as it is, a folder on the server by
         its name alone (its full path is the server's business, not the reader's)."""
-        return _without_server_path(self.model)
+        return without_server_path(self.model)
 
     @property
     def adapter_shown(self) -> str:
-        return _without_server_path(self.adapter)
-
-
-def _without_server_path(value: str) -> str:
-    path = PurePath(value)
-    return path.name if value and (path.is_absolute() or value.startswith(".")) else value
+        return without_server_path(self.adapter)

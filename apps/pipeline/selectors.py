@@ -137,7 +137,7 @@ def _embeddings(project: Project, job: Job | None, frames: int) -> Stage:
         job,
         run.created_at,
         state=StageState.ATTENTION if missing else StageState.DONE,
-        summary=f"{_n(run.count, 'vector')} · {run.model_name}",
+        summary=f"{_n(run.count, 'vector')} · {run.model_shown}",
         note=f"{_n(missing, 'frame')} added since: not embedded yet" if missing else "",
     )
 

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.captioning.models import Caption, CaptionRun, Detection, DetectionRun
 from apps.captioning.services import run_answers_recount, run_frames_set
 from apps.captioning.views import RUN_PAGE_ROWS
+from apps.core.shown import without_server_path
 from apps.jobs.models import Job
 from apps.media.models import Asset
 from apps.modelhub.models import ModelVersion
@@ -116,3 +117,18 @@ def test_pages_name_models_without_the_servers_paths(lead, client, settings):
     assert "/srv/models" not in page and "var/models" not in page
     hub = ModelVersion(model="Qwen/Qwen2.5-VL-7B-Instruct", adapter="")
     assert (hub.model_shown, hub.adapter_shown) == ("Qwen/Qwen2.5-VL-7B-Instruct", "")  # a hub id as it is
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("local-dir:/srv/models/demo/clip-d1ad1a2c", "clip-d1ad1a2c"),  # open_clip's local checkpoint
+        ("/srv/models/tiny/qwen", "qwen"),
+        ("./var/models/adapters/run-7", "run-7"),
+        ("ViT-B-32", "ViT-B-32"),
+        ("hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K"),  # a hub id
+        ("", ""),
+    ],
+)
+def test_server_paths_are_shown_by_their_last_part_and_names_as_they_are(value, shown):
+    assert without_server_path(value) == shown
