@@ -39,8 +39,10 @@ def test_a_new_project_starts_at_its_footage(client, project, lead):
     assert [stage.state for stage in stages] == [StageState.NOT_STARTED] * 10
     assert [stage.key for stage in stages if stage.is_next] == ["footage"]
     client.force_login(lead)
-    text = _text(client.get(f"/projects/{project.id}/pipeline/"))
+    response = client.get(f"/projects/{project.id}/pipeline/")
+    html, text = response.content.decode(), _text(response)
     assert "Next: Upload footage" in text and "No footage yet" in text and "Nothing exported yet" in text
+    assert f'href="/projects/{project.id}/ingest/">Next: Upload footage' in html
     assert text.count("Not started") == 10 and "Every stage is done" not in text
 
 

@@ -13,4 +13,6 @@ class ModelhubConfig(AppConfig):
         def give_new_project_its_models(sender, project, **kwargs):
             model_versions_ensure(project=project)
 
-        project_created.connect(give_new_project_its_models, dispatch_uid="modelhub.model_versions_ensure")
+        # weak=False: the receiver is a local function, which a weak reference would let go the
+        # moment ready() returns (new projects then got no models, and the runs page no detector).
+        project_created.connect(give_new_project_its_models, weak=False, dispatch_uid="modelhub.model_versions_ensure")

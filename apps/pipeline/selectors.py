@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 
 from django.contrib.auth.models import User
 from django.db.models import Count
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
 from apps.captioning.models import Caption, CaptionRun, Detection, DetectionRun
@@ -63,10 +64,15 @@ class Stage:
     summary: str  # the key number, for people ("2,161 frames from 1 video")
     url: str  # the stage's page
     start_label: str  # what the next-action button says when this stage is next
+    start_url: str = ""  # where that button goes, when not to the stage's page
     note: str = ""  # what is still open, or what went wrong
     job: Job | None = None  # the job running now, or the failed one
     is_next: bool = False
     links: list[tuple[str, str]] = field(default_factory=list)  # (label, url) of its latest results
+
+    @property
+    def next_url(self) -> str:
+        return self.start_url or self.url
 
     @property
     def state_label(self) -> str:
@@ -117,7 +123,10 @@ def _footage(project: Project, job: Job | None) -> Stage:
         job,
         None if not frames else project.created_at,
         state=StageState.DONE if frames else StageState.NOT_STARTED,
-        summary=f"{_n(frames, 'frame')} from {_n(videos, 'video')}" if frames else "No footage yet",
+        start_url=_url("media:ingest", project),
+        summary=(f"{_n(frames, 'frame')} from {_n(videos, 'video')}" if videos else _n(frames, "image"))
+        if frames
+        else "No footage yet",
         links=[("Upload more", _url("media:ingest", project))] if frames else [],
     )
 
@@ -350,7 +359,7 @@ def _export(project: Project, job: Job | None) -> Stage:
         job,
         export.created_at,
         state=StageState.DONE,
-        summary=f"{_n(export.frames, 'frame')} · {export.get_format_display()} · {export.archive_bytes / 1e6:,.1f} MB",
+        summary=f"{_n(export.frames, 'frame')} · {export.get_format_display()} · {filesizeformat(export.archive_bytes)}",
         links=[("Download", _url("exports:download", project, export.id))],
     )
 

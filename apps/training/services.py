@@ -1,5 +1,6 @@
 """Writes for detector fine-tuning: launch a run, record its metrics, register its adapter."""
 
+import secrets
 from typing import Any
 
 from django.conf import settings
@@ -96,7 +97,10 @@ def training_run_start(
         ),
         created_by=created_by,
     )
-    run.output_dir = str(settings.MODELS_DIR / "adapters" / f"project-{project.id}" / f"run-{run.id}")
+    # The row's id and a token of its own: ids start again with a new database over the same var/,
+    # and a new run must never resume from (or overwrite) the checkpoints of an old one.
+    folder = f"run-{run.id}-{secrets.token_hex(4)}"
+    run.output_dir = str(settings.MODELS_DIR / "adapters" / f"project-{project.id}" / folder)
     job_start_for(run, kind="train_detector", created_by=created_by, enqueue=enqueue, also_save=("output_dir",))
     return run
 

@@ -1,3 +1,5 @@
+import gc
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -17,6 +19,16 @@ def test_creating_a_project_makes_the_creator_a_member(db):
     project = services.project_create(name="  Film A  ", description="d", created_by=lead)
     assert project.name == "Film A"
     assert Membership.objects.filter(project=project, user=lead).exists()
+
+
+def test_a_new_project_gets_the_profiles_models_even_after_a_garbage_collection(db):
+    """The model hub's receiver of project_created must outlive AppConfig.ready (it once did not:
+    a weakly held local function, gone at the first collection, and new projects had no models)."""
+    gc.collect()
+    project = services.project_create(name="Film B", created_by=UserFactory(role=Role.LEAD))
+    roles = set(project.model_versions.values_list("role", flat=True))
+    assert {"detector", "captioner"} <= roles
+    assert project.model_versions.filter(role="detector", is_default=True).count() == 1
 
 
 def test_project_needs_a_name(db):

@@ -1,5 +1,6 @@
 """Fine-tuning from the app: launch checks, the job end to end on the tiny detector, cancel, pages."""
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -127,3 +128,17 @@ def test_cancel_stops_within_a_step_and_keeps_a_checkpoint(models_dir, role_grou
     checkpoints = sorted(Path(run.output_dir, "checkpoints").glob("step-*"))
     assert checkpoints and (checkpoints[-1] / "adapter" / "adapter_config.json").exists()
     assert TrainingRun.objects.get(id=run.id).result_version is None
+
+
+@pytest.mark.django_db
+def test_a_new_run_never_shares_its_folder_with_an_old_one_of_the_same_id(models_dir):
+    """A new database over the same var/ gives its first run id 1 again: its checkpoints must not
+    be found by (or written over) those of the old run #1."""
+    project, labeling_project, detector, _ = labelled_project(frames=10)
+    first = training_run_start(base_version=detector, labeling_project=labeling_project, created_by=None, enqueue=False)
+    folder = Path(first.output_dir)
+    assert folder.parent == models_dir / "adapters" / f"project-{project.id}"
+    assert re.fullmatch(rf"run-{first.id}-[0-9a-f]{{8}}", folder.name)
+    TrainingRun.objects.filter(id=first.id).delete()
+    again = training_run_start(base_version=detector, labeling_project=labeling_project, created_by=None, enqueue=False)
+    assert Path(again.output_dir) != folder
