@@ -359,7 +359,8 @@ def _export(project: Project, job: Job | None) -> Stage:
         job,
         export.created_at,
         state=StageState.DONE,
-        summary=f"{_n(export.frames, 'frame')} · {export.get_format_display()} · {filesizeformat(export.archive_bytes)}",
+        summary=f"{_n(export.frames, 'frame')} · {export.get_format_display()}"
+        f" · {filesizeformat(export.archive_bytes)}",
         links=[("Download", _url("exports:download", project, export.id))],
     )
 
