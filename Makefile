@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 export DJANGO_SETTINGS_MODULE ?= vivecaption_site.settings.dev
 DEMO_SECONDS ?= 1200
 
-.PHONY: demo test venv venv-ml venv-dev venv-ls chromium lint stop status migrate clean-var
+.PHONY: demo test screenshots venv venv-ml venv-dev venv-ls chromium lint stop status migrate clean-var
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -102,6 +102,18 @@ chromium:
 	  fi; \
 	fi
 	@test -x "$(CHROMIUM)" || { echo "chromium was not installed at $(CHROMIUM)" >&2; exit 1; }
+
+# The README's screenshots, as the browser journeys take them (tests/e2e/: lead, annotator, reviewer).
+SHOTS := test-output/e2e
+screenshots: venv-dev venv-ls chromium
+	rm -rf $(SHOTS)
+	DJANGO_SETTINGS_MODULE=vivecaption_site.settings.test CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest -q tests/e2e -k "test_the_"
+	mkdir -p docs/screenshots
+	cp $(SHOTS)/lead-*-pipeline.png docs/screenshots/pipeline.png
+	cp $(SHOTS)/lead-*-training.png docs/screenshots/training.png
+	cp $(SHOTS)/lead-*-report.png docs/screenshots/report.png
+	cp $(SHOTS)/annotator-*-label-studio.png docs/screenshots/label-studio.png
+	cp $(SHOTS)/reviewer-*-review.png docs/screenshots/review.png
 
 test: venv-dev venv-ls chromium lint
 	DJANGO_SETTINGS_MODULE=vivecaption_site.settings.test CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -192,7 +192,9 @@ def test_the_lead_builds_the_gold_set_fine_tunes_reads_the_report_and_exports(
     page.get_by_role("button", name="Cluster").click()
     _succeeded(page)
     page.get_by_role("link", name=re.compile("clustering", re.I)).last.click()
-    expect(page.locator("#projection")).to_be_visible()
+    # Every frame a dot, once the page has fetched the points (binary arrays) and drawn them.
+    drawn = "(document.getElementById('projection').data || []).slice(0, 2).reduce((n, t) => n + t.x.length, 0)"
+    page.wait_for_function(f"{drawn} === 24")  # clustered + noise; the third trace rings the gold picks
     journey.shoot(page, "projection")
     page.fill("input[name=target_size]", "12")
     page.get_by_role("button", name="Sample").click()
