@@ -98,6 +98,8 @@ class World:
             ("runs", f"/projects/{p}/runs/"),
             ("detection run", f"/projects/{p}/runs/detections/{i['detection_run']}/"),
             ("caption run", f"/projects/{p}/runs/captions/{i['caption_run']}/"),
+            ("caption run: flagged", f"/projects/{p}/runs/captions/{i['caption_run']}/?show=flagged"),
+            ("detection run: failed", f"/projects/{p}/runs/detections/{i['detection_run']}/?show=failed"),
             ("caption health", f"/projects/{p}/runs/captions/{i['caption_run']}/health/"),
             ("evaluation", f"/projects/{p}/evaluation/"),
             ("comparison", f"/projects/{p}/evaluation/{i['comparison']}/"),

@@ -93,7 +93,12 @@ class Detection(BaseModel):
         constraints = [models.UniqueConstraint(fields=["run", "asset"], name="detection_once_per_asset")]
         # A run page reads its answers in id order a keyset page at a time: without (run, id) the
         # database walks the whole table's id index from the start, skipping other runs' rows.
-        indexes = [models.Index(fields=["run", "id"], name="detection_run_page")]
+        indexes = [
+            models.Index(fields=["run", "id"], name="detection_run_page"),
+            # the run page's ?show=failed and ?show=flagged: their rows alone, in page order
+            models.Index(fields=["run", "id"], name="detection_run_failed", condition=models.Q(ok=False)),
+            models.Index(fields=["run", "id"], name="detection_run_flagged", condition=~models.Q(flags=[])),
+        ]
 
 
 class CaptionPipeline(models.TextChoices):
@@ -151,4 +156,8 @@ class Caption(BaseModel):
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["run", "asset"], name="caption_once_per_asset")]
-        indexes = [models.Index(fields=["run", "id"], name="caption_run_page")]  # as for detections
+        indexes = [  # as for detections
+            models.Index(fields=["run", "id"], name="caption_run_page"),
+            models.Index(fields=["run", "id"], name="caption_run_failed", condition=models.Q(ok=False)),
+            models.Index(fields=["run", "id"], name="caption_run_flagged", condition=~models.Q(flags=[])),
+        ]

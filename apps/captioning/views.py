@@ -102,6 +102,15 @@ def caption_launch(request: HttpRequest, project_id: int) -> HttpResponse:
     return redirect("captioning:caption_run", project_id=project.id, run_id=run.id)
 
 
+# What a run page can be narrowed to (`?show=`): each is an index range (migration 0010's partial
+# indexes), so a page of the few failures of a million-frame run is read without a scan.
+RUN_PAGE_FILTERS = {
+    "all": lambda answers: answers,
+    "failed": lambda answers: answers.filter(ok=False),
+    "flagged": lambda answers: answers.exclude(flags=[]),
+}
+
+
 def _run_page(request: HttpRequest, project, run, answers, kind: str) -> HttpResponse:
     """A run's page: its figures, then its answers a keyset page at a time (htmx loads the next
     page when the reader reaches the end, as the footage browser does). `?part=stats` is its
@@ -111,10 +120,20 @@ def _run_page(request: HttpRequest, project, run, answers, kind: str) -> HttpRes
         response = render(request, "captioning/_run_stats.html", {"project": project, "run": run, "kind": kind})
         return stop_polling(response) if run.job is None or run.job.is_finished else response
     name = {"detections": "detection", "captions": "caption"}[kind]
+    show = request.GET.get("show") if request.GET.get("show") in RUN_PAGE_FILTERS else "all"
     rows, next_after = keyset_page(
-        answers.select_related("asset", "asset__video"), after_param(request.GET.get("after")), RUN_PAGE_ROWS[kind]
+        RUN_PAGE_FILTERS[show](answers).select_related("asset", "asset__video"),
+        after_param(request.GET.get("after")),
+        RUN_PAGE_ROWS[kind],
     )
-    context = {"project": project, "run": run, "rows": rows, "next_after": next_after}
+    context = {
+        "project": project,
+        "run": run,
+        "rows": rows,
+        "next_after": next_after,
+        "show": show,
+        "show_choices": [("all", "every answer"), ("failed", f"failed ({run.failed_count:,})"), ("flagged", "flagged")],
+    }
     template = f"captioning/_{name}_rows.html" if request.htmx else f"captioning/{name}_run.html"
     return render(request, template, context)
 

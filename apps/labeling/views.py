@@ -129,6 +129,7 @@ def detail(request: HttpRequest, project_id: int, labeling_project_id: int) -> H
         "project": project,
         "labeling_project": labeling_project,
         "queue_url": selectors.queue_url(labeling_project, settings.LABEL_STUDIO_PUBLIC_URL),
+        "my_account": selectors.labelstudio_account_of(request.user),
         "summary": summary,
         "summary_key": key.key,
         "live": live,

@@ -104,7 +104,8 @@ def test_the_annotator_finds_the_queue_labels_a_frame_in_label_studio_and_sees_i
     page.reload()  # back in the app: the answer counts
     expect(page.locator("#pipeline")).to_contain_text("you labelled 1, 3 left for you")
     page.locator("#pipeline").get_by_role("link", name=re.compile("Labelling of Gold set")).click()
-    expect(page.locator("body")).to_contain_text("anna")
+    expect(page.locator("main")).to_contain_text("Sign in to Label Studio as anna@example.com")
+    expect(page.locator("main")).to_contain_text("anna")  # in the progress per annotator
     journey.shoot(page, "labelling-page")
 
 

@@ -132,3 +132,35 @@ def test_pages_name_models_without_the_servers_paths(lead, client, settings):
 )
 def test_server_paths_are_shown_by_their_last_part_and_names_as_they_are(value, shown):
     assert without_server_path(value) == shown
+
+
+@pytest.mark.parametrize(("kind", "marker"), ROW_MARKERS)
+def test_a_run_page_shows_only_its_failed_or_flagged_answers_when_asked(lead, client, kind, marker):
+    project, detections, captions = _world(lead, 300)
+    run = detections if kind == "detections" else captions
+    answers = run.detections if kind == "detections" else run.captions
+    ids = list(answers.order_by("id").values_list("id", flat=True))
+    failed, flagged = ids[7::50], ids[3::9]  # 6 failed; 33 flagged, more than a page of captions
+    answers.filter(id__in=failed).update(ok=False, error="no JSON in the answer")
+    answers.filter(id__in=flagged).update(flags=["repaired"])
+    run_answers_recount(run=run)
+    client.force_login(lead)
+    url = f"/projects/{project.id}/runs/{kind}/{run.id}/"
+
+    page, _ = _get(client, f"{url}?show=failed")
+    assert page.count(marker) == 6 and "<strong>failed (6)</strong>" in page and "no JSON in the answer" in page
+    page, _ = _get(client, f"{url}?show=flagged")
+    rows = RUN_PAGE_ROWS[kind]
+    assert len(failed) == 6 and len(flagged) == 33
+    assert page.count(marker) == min(rows, 33)
+    if rows < 33:  # the next page of the same filter
+        assert "&amp;show=flagged" in page
+        after = answers.filter(id__in=flagged).order_by("id").values_list("id", flat=True)[rows - 1]
+        more, _ = _get(client, f"{url}?show=flagged&after={after}", HTTP_HX_REQUEST="true")
+        assert more.count(marker) == min(rows, 33 - rows)
+    page, _ = _get(client, f"{url}?show=nonsense")  # an unknown filter: every answer
+    assert page.count(marker) == rows and "<strong>every answer</strong>" in page
+
+    answers.update(ok=True, flags=[])
+    page, _ = _get(client, f"{url}?show=failed")
+    assert page.count(marker) == 0 and "No failed" in page
