@@ -112,6 +112,11 @@ def _stage(key: str, title: str, url: str, start_label: str, newest_job: Job | N
     return replace(base, state=state, note=note or base.note, job=shown_job)
 
 
+def _not_started(key: str, title: str, url: str, start_label: str, newest_job: Job | None, summary: str) -> Stage:
+    """A stage with nothing to show yet (unless its first job is running, or failed)."""
+    return _stage(key, title, url, start_label, newest_job, None, state=StageState.NOT_STARTED, summary=summary)
+
+
 def _footage(project: Project, job: Job | None) -> Stage:
     frames = asset_count(project=project)
     videos = Video.objects.filter(project=project).count()
@@ -135,8 +140,7 @@ def _embeddings(project: Project, job: Job | None, frames: int) -> Stage:
     run = EmbeddingRun.objects.filter(project=project).order_by("-id").first()
     url = _url("curation:overview", project)
     if run is None:
-        return _stage("embeddings", "Embeddings", url, "Embed the frames", job, None,
-                      state=StageState.NOT_STARTED, summary="No embeddings yet")  # fmt: skip
+        return _not_started("embeddings", "Embeddings", url, "Embed the frames", job, "No embeddings yet")
     missing = max(frames - run.count, 0)
     return _stage(
         "embeddings",
@@ -155,8 +159,7 @@ def _clustering(project: Project, job: Job | None) -> Stage:
     run = ClusteringRun.objects.filter(project=project).order_by("-id").first()
     url = _url("curation:overview", project)
     if run is None:
-        return _stage("clustering", "Clustering", url, "Cluster the embeddings", job, None,
-                      state=StageState.NOT_STARTED, summary="No clustering yet")  # fmt: skip
+        return _not_started("clustering", "Clustering", url, "Cluster the embeddings", job, "No clustering yet")
     return _stage(
         "clustering",
         "Clustering",
@@ -174,8 +177,7 @@ def _gold_set(project: Project, job: Job | None) -> Stage:
     gold_set = GoldSet.objects.filter(project=project).annotate(size=Count("items")).order_by("-version").first()
     url = _url("curation:overview", project)
     if gold_set is None:
-        return _stage("gold_set", "Gold set", url, "Sample a gold set", job, None,
-                      state=StageState.NOT_STARTED, summary="No gold set yet")  # fmt: skip
+        return _not_started("gold_set", "Gold set", url, "Sample a gold set", job, "No gold set yet")
     frozen = gold_set.status == GoldSetStatus.FROZEN
     return _stage(
         "gold_set",
@@ -194,8 +196,9 @@ def _labelling(project: Project, job: Job | None) -> Stage:
     labeling = LabelingProject.objects.filter(project=project).select_related("gold_set").order_by("-id").first()
     url = _url("labeling:index", project)
     if labeling is None:
-        return _stage("labelling", "Labelling", url, "Send the gold set to Label Studio", job, None,
-                      state=StageState.NOT_STARTED, summary="Not in Label Studio yet")  # fmt: skip
+        return _not_started(
+            "labelling", "Labelling", url, "Send the gold set to Label Studio", job, "Not in Label Studio yet"
+        )
     detail = _url("labeling:detail", project, labeling.id)
     if labeling.status == LabelingStatus.FAILED:
         return _stage("labelling", "Labelling", detail, "Retry the push", job, None, state=StageState.ATTENTION,
@@ -237,8 +240,7 @@ def _fine_tuning(project: Project, job: Job | None) -> Stage:
     run = TrainingRun.objects.filter(project=project).select_related("job").order_by("-id").first()
     url = _url("training:index", project)
     if run is None:
-        return _stage("fine_tuning", "Fine-tuning", url, "Fine-tune the detector", job, None,
-                      state=StageState.NOT_STARTED, summary="No fine-tuning yet")  # fmt: skip
+        return _not_started("fine_tuning", "Fine-tuning", url, "Fine-tune the detector", job, "No fine-tuning yet")
     detail = _url("training:detail", project, run.id)
     compared = before_after(run)
     f1 = compared["rows"][0] if compared else None  # ("Sample-F1", before, after, higher is better)
@@ -272,8 +274,7 @@ def _runs(project: Project, jobs: dict[str, Job]) -> Stage:
     job = max((jobs[kind] for kind in ("detect", "caption") if kind in jobs), key=lambda j: j.id, default=None)
     if latest is None:
         summary = f"{_n(detections, 'detection run')} · no captions yet" if detections else "No runs yet"
-        return _stage("runs", "Detection & captioning", url, "Detect and caption", job, None,
-                      state=StageState.NOT_STARTED, summary=summary)  # fmt: skip
+        return _not_started("runs", "Detection & captioning", url, "Detect and caption", job, summary)
     return _stage(
         "runs",
         "Detection & captioning",
@@ -299,8 +300,7 @@ def _evaluation(project: Project, job: Job | None) -> Stage:
     )
     table = (row or {}).get("report__table2") or []
     if not table:
-        return _stage("evaluation", "Evaluation", url, "Evaluate the pipelines", job, None,
-                      state=StageState.NOT_STARTED, summary="No report yet")  # fmt: skip
+        return _not_started("evaluation", "Evaluation", url, "Evaluate the pipelines", job, "No report yet")
     clip = " · ".join(
         f"{line['pipeline']} {line['clip_score_mean']:.2f}"
         for line in table
@@ -325,8 +325,7 @@ def _review(project: Project, job: Job | None) -> Stage:
     review = Review.objects.filter(project=project).order_by("-id").first()
     url = _url("review:index", project)
     if review is None:
-        return _stage("review", "Review", url, "Start a review", job, None,
-                      state=StageState.NOT_STARTED, summary="No review yet")  # fmt: skip
+        return _not_started("review", "Review", url, "Start a review", job, "No review yet")
     votes = ReviewVote.objects.filter(review=review).aggregate(n=Count("id"), people=Count("reviewer", distinct=True))
     detail = _url("review:compare", project, review.id)
     return _stage(
@@ -348,8 +347,7 @@ def _export(project: Project, job: Job | None) -> Stage:
     export = Export.objects.filter(project=project).order_by("-id").first()
     url = _url("exports:index", project)
     if export is None or not (export.archive or export.result):
-        return _stage("export", "Export", url, "Export the dataset", job, None,
-                      state=StageState.NOT_STARTED, summary="Nothing exported yet")  # fmt: skip
+        return _not_started("export", "Export", url, "Export the dataset", job, "Nothing exported yet")
     detail = _url("exports:detail", project, export.id)
     return _stage(
         "export",
