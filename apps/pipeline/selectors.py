@@ -117,8 +117,7 @@ def _not_started(key: str, title: str, url: str, start_label: str, newest_job: J
     return _stage(key, title, url, start_label, newest_job, None, state=StageState.NOT_STARTED, summary=summary)
 
 
-def _footage(project: Project, job: Job | None) -> Stage:
-    frames = asset_count(project=project)
+def _footage(project: Project, job: Job | None, frames: int) -> Stage:
     videos = Video.objects.filter(project=project).count()
     return _stage(
         "footage",
@@ -366,10 +365,9 @@ def _export(project: Project, job: Job | None) -> Stage:
 def project_pipeline(*, project: Project) -> list[Stage]:
     """Every stage of the method for the lead, the first one not done marked as the next step."""
     jobs = latest_jobs(project=project, kinds=[kind for kinds in STAGE_JOB_KINDS.values() for kind in kinds])
-    footage = _footage(project, jobs.get("ingest"))
-    frames = asset_count(project=project)
+    frames = asset_count(project=project)  # counted once: the footage and embeddings stages both read it
     stages = [
-        footage,
+        _footage(project, jobs.get("ingest"), frames),
         _embeddings(project, jobs.get("embed"), frames),
         _clustering(project, jobs.get("cluster")),
         _gold_set(project, jobs.get("sample_gold")),
