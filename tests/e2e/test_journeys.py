@@ -193,8 +193,10 @@ def test_the_lead_builds_the_gold_set_fine_tunes_reads_the_report_and_exports(
     page.get_by_role("button", name="Cluster").click()
     _succeeded(page)
     page.get_by_role("link", name=re.compile("clustering", re.I)).last.click()
+    # The click only starts the navigation: wait for the clustering's page before reading its plot.
+    page.wait_for_url(re.compile(r"/curation/clusterings/\d+/$"))
     # Every frame a dot, once the page has fetched the points (binary arrays) and drawn them.
-    drawn = "(document.getElementById('projection').data || []).slice(0, 2).reduce((n, t) => n + t.x.length, 0)"
+    drawn = "((document.getElementById('projection') || {}).data || []).slice(0, 2).reduce((n, t) => n + t.x.length, 0)"
     page.wait_for_function(f"{drawn} === 24")  # clustered + noise; the third trace rings the gold picks
     journey.shoot(page, "projection")
     page.fill("input[name=target_size]", "12")
@@ -241,7 +243,7 @@ def test_the_lead_builds_the_gold_set_fine_tunes_reads_the_report_and_exports(
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not Job.objects.get(id=run.job_id).is_finished:
         try:
-            count = page.evaluate("(document.getElementById('loss-chart').data || [{x: []}])[0].x.length")
+            count = page.evaluate("((document.getElementById('loss-chart') || {}).data || [{x: []}])[0].x.length")
         except PlaywrightError:  # the page reloads itself once the run ends
             continue
         if not points or count != points[-1]:
