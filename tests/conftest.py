@@ -1,10 +1,15 @@
 import pytest
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.core.permissions import Role
+from apps.jobs.models import JobStatus
+from apps.jobs.runner import job_execute
+from apps.media.services import ingest_start
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.labelstudio import FaultyProxy, start_label_studio, stop_label_studio
 
 
 def pytest_report_header(config):
@@ -72,3 +77,43 @@ def role_groups(transactional_db):
     from django.apps import apps
 
     importlib.import_module("apps.accounts.migrations.0001_role_groups").create_role_groups(apps, None)
+
+
+@pytest.fixture
+def ingest(project, lead):
+    """Ingest (name, bytes) files into `project`; the job must succeed (refusals are per file)."""
+
+    def run(*files: tuple[str, bytes], every: float = 1.0):
+        uploads = [SimpleUploadedFile(name, data) for name, data in files]
+        job = ingest_start(project=project, uploads=uploads, created_by=lead, sample_every_seconds=every, enqueue=False)
+        job_execute(job.id)
+        job.refresh_from_db()
+        assert job.status == JobStatus.SUCCEEDED, job.error
+        return job
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory):
+    """One real Label Studio for the session (fresh data dir from the migrated template)."""
+    server = start_label_studio(tmp_path_factory.mktemp("labelstudio") / "data")
+    yield server
+    stop_label_studio(server)
+
+
+@pytest.fixture
+def faulty_proxy(label_studio):
+    proxy = FaultyProxy(label_studio.url)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def ls_settings(settings, label_studio, live_server):
+    """The app talks to the session's Label Studio, which posts webhooks to the live test server."""
+    settings.LABEL_STUDIO_URL = settings.LABEL_STUDIO_PUBLIC_URL = label_studio.url
+    settings.LABEL_STUDIO_TOKEN = label_studio.token
+    settings.LABEL_STUDIO_BACKOFF_SECONDS = 0.05
+    settings.LABELING_APP_URL = settings.LABELING_WEBHOOK_BASE_URL = live_server.url
+    return settings

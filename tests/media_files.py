@@ -10,12 +10,15 @@ from PIL import Image
 from tests.factories import png_bytes
 
 
-def make_video(path: Path, *, seconds: int = 30, fps: int = 2, size: tuple[int, int] = (1920, 1080)) -> Path:
-    """An H.264 MP4 whose every second looks different (so sampled frames do not deduplicate)."""
+def make_video(
+    path: Path, *, seconds: int = 30, fps: int = 2, size: tuple[int, int] = (1920, 1080), codec: str = "libx264"
+) -> Path:
+    """A video (H.264 unless `codec` says otherwise) whose every second looks different (so sampled
+    frames do not deduplicate); its container follows the path's suffix."""
     import av
 
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
+        stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         for index in range(seconds * fps):
             second = index // fps

@@ -75,6 +75,8 @@ class World:
             ("projects", "/projects/"),
             ("project", f"/projects/{p}/"),
             ("pipeline", f"/projects/{p}/pipeline/"),
+            ("audit log", f"/projects/{p}/audit/"),
+            ("audit log: role changes", "/audit/accounts/"),
             ("new project", "/projects/new/"),
             ("project edit", f"/projects/{p}/edit/"),
             ("new character", f"/projects/{p}/characters/new/"),

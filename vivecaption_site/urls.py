@@ -31,6 +31,7 @@ urlpatterns = [
     path("", include("apps.review.urls")),
     path("", include("apps.exports.urls")),
     path("", include("apps.pipeline.urls")),
+    path("", include("apps.audit.urls")),
     path("api/", include((api_urlpatterns, "api"))),
     path("admin/", admin.site.urls),
 ]

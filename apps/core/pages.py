@@ -4,12 +4,12 @@ last id of the previous one (an index range scan), never by an offset the databa
 from django.db.models import QuerySet
 
 
-def keyset_page(rows: QuerySet, after: int | None, limit: int) -> tuple[list, int | None]:
+def keyset_page(rows: QuerySet, after: int | None, limit: int, newest_first: bool = False) -> tuple[list, int | None]:
     """The rows after id `after` (all from the start when None), at most `limit`, and the `after`
-    of the next page (None on the last page)."""
+    of the next page (None on the last page). `newest_first`: descending ids, "after" is below."""
     if after is not None:
-        rows = rows.filter(id__gt=after)
-    found = list(rows.order_by("id")[: limit + 1])  # one extra row tells whether a next page exists
+        rows = rows.filter(id__lt=after) if newest_first else rows.filter(id__gt=after)
+    found = list(rows.order_by("-id" if newest_first else "id")[: limit + 1])  # one extra: is there more?
     page = found[:limit]
     return page, (page[-1].id if len(found) > limit else None)
 

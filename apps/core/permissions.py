@@ -34,6 +34,7 @@ class Action(StrEnum):
     REVIEW_CAPTIONS = "review_captions"  # vote on captions side by side, correct and flag them
     MANAGE_REVIEWS = "manage_reviews"  # make reviews, resolve flagged and corrected captions
     EXPORT_DATASET = "export_dataset"  # export the captioned dataset and download it
+    VIEW_AUDIT = "view_audit"  # read the audit log: who launched, cancelled, exported, corrected, changed roles
 
 
 EVERYONE = frozenset(Role)
@@ -56,6 +57,7 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.REVIEW_CAPTIONS: REVIEWERS,
     Action.MANAGE_REVIEWS: LEADS,
     Action.EXPORT_DATASET: LEADS,
+    Action.VIEW_AUDIT: LEADS,
 }
 
 

@@ -5,6 +5,8 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_record
 from apps.captioning.models import CaptionRun
 from apps.core.errors import ApplicationError
 from apps.core.permissions import Action, authorize
@@ -92,3 +94,12 @@ def export_record_result(*, export: Export, archive_name: str, archive_bytes: in
     export.result = {key: value for key, value in result.items() if key != "lint"}
     export.save(update_fields=["archive", "archive_bytes", "frames", "lint", "result", "updated_at"])
     return export
+
+
+def export_downloaded(*, export: Export, by: User) -> None:
+    """The moment the dataset leaves the app: who took which export."""
+    audit_record(
+        action=AuditAction.EXPORT_DOWNLOADED, actor=by, project=export.project, target=f"export #{export.id}",
+        summary=f"{export.get_format_display()} export of {export.frames} frames",
+        detail={"format": export.format, "source": export.source, "frames": export.frames},
+    )  # fmt: skip

@@ -158,4 +158,5 @@ def download(request: HttpRequest, project_id: int, export_id: int) -> FileRespo
         handle = export.archive.open("rb")
     except FileNotFoundError:
         raise Http404("The export's archive is no longer in storage.") from None
+    services.export_downloaded(export=export, by=request.user)
     return FileResponse(handle, as_attachment=True, filename=export.archive.name.rsplit("/", 1)[-1])

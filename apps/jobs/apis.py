@@ -1,9 +1,9 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api import paginated_response, paginated_schema
 from apps.core.permissions import Action, authorize
 from apps.jobs import selectors, services
 from apps.jobs.kinds import launchable_kinds
@@ -44,12 +44,12 @@ class ProjectJobListCreateApi(APIView):
             super().__init__(*args, **kwargs)
             self.fields["kind"].choices = [kind.name for kind in launchable_kinds()]
 
-    @extend_schema(
+    @paginated_schema(
+        JobOutputSerializer,
         parameters=[
             OpenApiParameter("status", str, enum=JobStatus.values),
             OpenApiParameter("ordering", str, enum=list(selectors.JOB_ORDERINGS)),
         ],
-        responses={200: JobOutputSerializer(many=True)},
     )
     def get(self, request, project_id: int):
         project = project_get(user=request.user, project_id=project_id)
@@ -63,9 +63,7 @@ class ProjectJobListCreateApi(APIView):
                 {"ordering": f"Ordering must be one of {sorted(selectors.JOB_ORDERINGS)}."}
             )
         jobs = selectors.job_list(user=request.user, project=project, status=status_filter, ordering=ordering)
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(jobs, request, view=self)
-        return paginator.get_paginated_response(JobOutputSerializer(page, many=True).data)
+        return paginated_response(request, self, jobs, JobOutputSerializer)
 
     @extend_schema(request=InputSerializer, responses={201: JobOutputSerializer})
     def post(self, request, project_id: int):
@@ -93,4 +91,4 @@ class JobCancelApi(APIView):
     def post(self, request, job_id: int):
         job = selectors.job_get(user=request.user, job_id=job_id)
         authorize(request.user, Action.CANCEL_JOB)
-        return Response(JobOutputSerializer(services.job_cancel(job=job)).data)
+        return Response(JobOutputSerializer(services.job_cancel(job=job, cancelled_by=request.user)).data)

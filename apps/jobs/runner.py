@@ -69,8 +69,22 @@ class JobContext:
         )
 
     def progress(self, fraction: float, message: str = "") -> None:
-        if services.job_report_progress(job_id=self.job_id, progress=fraction, message=message, attempt=self.attempt):
+        try:
+            cancel_asked = self._report(fraction, message)
+        except (OperationalError, InterfaceError) as exc:
+            # The database went away for a moment (a restart, a failover, SQLite's lock held too
+            # long). A report is only advisory and the next one catches up, so the job goes on; its
+            # final status is written with retries (_write_final).
+            logger.warning("Job %s: progress not recorded, the database is unavailable: %s", self.job_id, exc)
+            connection.close()
+            return
+        if cancel_asked:
             raise JobCancelled()
+
+    def _report(self, fraction: float, message: str) -> bool:
+        """Record the progress (the parent's too); returns whether a lead asked to cancel."""
+        if services.job_report_progress(job_id=self.job_id, progress=fraction, message=message, attempt=self.attempt):
+            return True
         if self.parent_id is not None and self.shard:
             services.job_report_shards_progress(parent_id=self.parent_id)
         elif self.parent_id is not None:
@@ -80,6 +94,7 @@ class JobContext:
                 progress=fraction,
                 message=f"{self.label} (job #{self.job_id}): {message}" if message else self.label,
             )
+        return False
 
     def wait_for_stages(self, fraction: float, message: str) -> None:
         """Give the worker back until every child job of this one has ended (never returns)."""

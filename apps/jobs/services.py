@@ -17,6 +17,8 @@ from django.db.models import Count, Exists, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Concat, Greatest
 from django.utils import timezone
 
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError, InvalidStateError
 from apps.jobs.kinds import JOB_KINDS, job_kind_get
 from apps.jobs.models import FINISHED_STATUSES, Job, JobStatus
@@ -80,6 +82,11 @@ def job_create(
         parent_progress_from=parent_progress[0],
         parent_progress_to=parent_progress[1],
     )
+    if created_by is not None and parent is None:  # a person's launch; stages and shards are its parts
+        audit_record(
+            action=AuditAction.JOB_LAUNCHED, actor=created_by, project=project, target=f"job #{job.id}",
+            summary=f"{spec.label} (job #{job.id})", detail={"kind": kind, "params": cleaned},
+        )  # fmt: skip
     if enqueue:
         transaction.on_commit(lambda: job_enqueue(job_id=job.id))
     return job
@@ -349,8 +356,9 @@ def job_mark_cancelled(*, job_id: int, result: dict[str, Any] | None = None, att
     return _finish(job_id, JobStatus.CANCELLED, attempt, result=result or {}, message="Cancelled by a lead")
 
 
-def job_cancel(*, job: Job) -> Job:
+def job_cancel(*, job: Job, cancelled_by: User | None = None) -> Job:
     """Cancel: a queued job ends at once; a running one stops at its next progress report.
+    `cancelled_by`: the lead who asked (the audit log names them); None for a cascade to stages.
 
     Conditional updates, not read-modify-write: a worker finishing at the same moment keeps its
     final status (SQLite has no row locks to rely on)."""
@@ -380,6 +388,11 @@ def job_cancel(*, job: Job) -> Job:
     job.refresh_from_db()
     if not (queued or running or waiting):
         raise InvalidStateError(f"The job has already {job.status}.")
+    if cancelled_by is not None:
+        audit_record(
+            action=AuditAction.JOB_CANCELLED, actor=cancelled_by, project=job.project, target=f"job #{job.id}",
+            summary=f"{job.kind_label} (job #{job.id}), {'before it started' if queued else 'while it ran'}",
+        )  # fmt: skip
     return job
 
 

@@ -107,7 +107,7 @@ def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     job = selectors.job_get(user=request.user, job_id=job_id)
     authorize(request.user, Action.CANCEL_JOB)
     try:
-        services.job_cancel(job=job)
+        services.job_cancel(job=job, cancelled_by=request.user)
         messages.info(request, f"Cancel requested for job #{job.id}.")
     except ApplicationError as exc:
         messages.error(request, exc.message)

@@ -31,7 +31,12 @@ def display_name(name: str) -> str:
 
 
 def _stage(staging_id: str, index: int, content: File) -> str:
-    return default_storage.save(f"{STAGING_ROOT}/{staging_id}/{index:05d}.upload", content)
+    key = default_storage.save(f"{STAGING_ROOT}/{staging_id}/{index:05d}.upload", content)
+    if hasattr(content, "temporary_file_path"):
+        # The storage moved this upload's temporary file into place: closed now, its closer finds
+        # the file gone quietly, where garbage collection later would warn.
+        content.close()
+    return key
 
 
 def ingest_start(

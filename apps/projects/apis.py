@@ -1,11 +1,11 @@
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api import paginated_response, paginated_schema
 from apps.core.permissions import Action, authorize
 from apps.projects import selectors, services
 
@@ -38,12 +38,6 @@ class ProjectOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-def _paginated(request, view, queryset, serializer_class):
-    paginator = LimitOffsetPagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
 class ProjectListCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -52,10 +46,10 @@ class ProjectListCreateApi(APIView):
         name = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(responses={200: ProjectOutputSerializer(many=True)})
+    @paginated_schema(ProjectOutputSerializer, operation_id="projects_list")
     def get(self, request):
         authorize(request.user, Action.VIEW_PROJECT)
-        return _paginated(request, self, selectors.project_list(user=request.user), ProjectOutputSerializer)
+        return paginated_response(request, self, selectors.project_list(user=request.user), ProjectOutputSerializer)
 
     @extend_schema(request=InputSerializer, responses={201: ProjectOutputSerializer})
     def post(self, request):
@@ -100,10 +94,10 @@ class CharacterListCreateApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True, default="")
         aliases = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
 
-    @extend_schema(responses={200: CharacterOutputSerializer(many=True)})
+    @paginated_schema(CharacterOutputSerializer, operation_id="projects_characters_list")
     def get(self, request, project_id: int):
         project = selectors.project_get(user=request.user, project_id=project_id)
-        return _paginated(request, self, selectors.character_list(project=project), CharacterOutputSerializer)
+        return paginated_response(request, self, selectors.character_list(project=project), CharacterOutputSerializer)
 
     @extend_schema(request=InputSerializer, responses={201: CharacterOutputSerializer})
     def post(self, request, project_id: int):

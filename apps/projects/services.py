@@ -8,6 +8,8 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_record
 from apps.core.errors import ApplicationError
 from apps.projects.models import Character, Membership, Project, ReferenceImage
 from apps.projects.signals import project_created
@@ -56,19 +58,28 @@ def project_update(
 
 
 @transaction.atomic
-def membership_add(*, project: Project, username: str) -> Membership:
+def membership_add(*, project: Project, username: str, added_by: User | None = None) -> Membership:
     user = User.objects.filter(username=username).first()
     if user is None:
         raise ApplicationError(f"No user named {username!r}.", field="username")
-    membership, _ = Membership.objects.get_or_create(project=project, user=user)
+    membership, created = Membership.objects.get_or_create(project=project, user=user)
+    if created:
+        audit_record(
+            action=AuditAction.MEMBER_ADDED, actor=added_by, project=project, target=f"user {user.username}",
+            summary=f"{user.username} added to the project",
+        )  # fmt: skip
     return membership
 
 
 @transaction.atomic
-def membership_remove(*, project: Project, user: User) -> None:
+def membership_remove(*, project: Project, user: User, removed_by: User | None = None) -> None:
     if project.created_by_id == user.id:
         raise ApplicationError("The project's creator cannot be removed.")
-    Membership.objects.filter(project=project, user=user).delete()
+    if Membership.objects.filter(project=project, user=user).delete()[0]:
+        audit_record(
+            action=AuditAction.MEMBER_REMOVED, actor=removed_by, project=project, target=f"user {user.username}",
+            summary=f"{user.username} removed from the project",
+        )  # fmt: skip
 
 
 def _clean_aliases(aliases: list[str] | str | None) -> list[str]:

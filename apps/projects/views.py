@@ -79,7 +79,7 @@ def member_add(request: HttpRequest, project_id: int) -> HttpResponse:
     form = MemberForm(request.POST)
     if form.is_valid():
         try:
-            services.membership_add(project=project, username=form.cleaned_data["username"])
+            services.membership_add(project=project, username=form.cleaned_data["username"], added_by=request.user)
             messages.success(request, f"Added {form.cleaned_data['username']}.")
         except ApplicationError as exc:
             messages.error(request, exc.message)

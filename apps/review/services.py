@@ -6,6 +6,8 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_record
 from apps.captioning.models import Caption, CaptionRun
 from apps.core.errors import ApplicationError
 from apps.core.permissions import Action, can
@@ -272,6 +274,12 @@ def caption_correct(*, caption: Caption, fields: Mapping, author: User, review: 
             if attempt == REVISION_ATTEMPTS - 1:
                 raise ApplicationError("Others are correcting this caption right now: try again.") from None
     flag = _flag_raise(caption_id=caption.id, review=review, kind=CaptionFlagKind.CORRECTED, user=author, comment=note)
+    changed = sorted(name for name in FIELDS if cleaned.get(name) != (current or {}).get(name))
+    audit_record(
+        action=AuditAction.CAPTION_CORRECTED, actor=author, project=caption.run.project,
+        target=f"caption #{caption.id}", summary=f"revision {revision.number}: {', '.join(changed)}",
+        detail={"revision": revision.number, "review_id": review.id if review else None, "fields": changed},
+    )  # fmt: skip
     if can(author, Action.MANAGE_REVIEWS):
         _resolve([flag], author, "a lead's own correction")
     return revision

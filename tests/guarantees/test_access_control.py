@@ -1,11 +1,14 @@
-"""Role × endpoint × own/other-project matrix for every page and API endpoint.
+"""QUALITY.md, access control (items 19–24). One test (or a few, sharing the prefix) per item:
+`pytest -k test_22_`.
 
-Rules the product promises (apps/core/permissions.py):
+19 is the role × endpoint × own/other-project matrix for every page and API endpoint. Rules the
+product promises (apps/core/permissions.py):
 - anonymous: pages redirect to the login page, the API answers 401;
 - a project the user is not a member of does not exist for them: 404, whatever their role;
 - a member whose role may not do the action: 403; otherwise the endpoint's success status.
 """
 
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -24,7 +27,7 @@ from apps.curation import services as curation_services
 from apps.curation.vectors import vectors_to_file
 from apps.evaluation.models import Comparison, EvalSet
 from apps.exports.models import Export
-from apps.labeling.models import LabelingProject, LabelingTask
+from apps.labeling.models import GoldLabel, LabelingProject, LabelingTask, PendingAnnotation
 from apps.media.models import AssetKind
 from apps.media.services import asset_add
 from apps.modelhub.models import ModelVersion
@@ -33,7 +36,9 @@ from apps.projects.models import ReferenceImage
 from apps.projects.services import reference_image_add
 from apps.review.services import review_create
 from apps.training.models import TrainingRun
+from tests.apps.labeling.world import labeling_world
 from tests.factories import CharacterFactory, JobFactory, MembershipFactory, ProjectFactory, UserFactory, png_bytes
+from tests.test_deploy_check import DOCUMENTED_PRODUCTION_ENV, _check
 from workers.media.assets import prepare_asset
 
 EVERYONE = {Role.LEAD, Role.ANNOTATOR, Role.REVIEWER}
@@ -115,6 +120,8 @@ ENDPOINTS = [
     Endpoint("GET", "/projects/{project}/ingest/", LEADS, 200),
     Endpoint("GET", "/projects/{project}/footage/", EVERYONE, 200),
     Endpoint("GET", "/projects/{project}/pipeline/", EVERYONE, 200),
+    Endpoint("GET", "/projects/{project}/audit/", LEADS, 200),
+    Endpoint("GET", "/audit/accounts/", LEADS, 200, project_scoped=False),
     Endpoint("POST", "/projects/{project}/ingest/", LEADS, 302, upload="files"),
     Endpoint("GET", "/media/assets/{asset}/image/", EVERYONE, 200),
     Endpoint("GET", "/media/assets/{asset}/thumb/", EVERYONE, 200),
@@ -292,7 +299,7 @@ NOT_IN_MATRIX = {
     "/accounts/login/": "public: the login page itself",
     "/accounts/logout/": "ends any session",
     "/api/auth/token/": "public: exchanges a username and password for a token",
-    "/api/schema/": "public API description (tests/test_schema.py)",
+    "/api/schema/": "public API description (tests/test_schema.py; fuzzed per role in tests/guarantees/test_load.py)",
     "/api/docs/": "public API docs (tests/test_schema.py)",
     "/labeling/webhook/<>/": "Label Studio's webhook: authenticated by the project's secret, not a session",
     "/labeling/files/<>/": "frames served to Label Studio: authenticated by a signed URL, not a session",
@@ -426,7 +433,7 @@ def _routes(patterns=None, prefix: str = ""):
             yield "/" + re.sub(r"<[^>]+>", "<>", route)
 
 
-def test_every_route_is_in_the_matrix_or_exempt_for_a_stated_reason():
+def test_19_every_route_is_in_the_matrix_or_exempt_for_a_stated_reason():
     routes = set(_routes())
     matrix = {re.sub(r"\{[a-z_]+\}", "<>", endpoint.path.split("?")[0]) for endpoint in ENDPOINTS}
     matrix = {re.sub(r"report\.(json|csv|html)$", "report.<>", path) for path in matrix}
@@ -436,7 +443,9 @@ def test_every_route_is_in_the_matrix_or_exempt_for_a_stated_reason():
 
 
 @pytest.mark.parametrize(("endpoint", "actor", "scope"), list(_cases()))
-def test_access(endpoint: Endpoint, actor, scope, worlds, django_capture_on_commit_callbacks):
+def test_19_role_endpoint_and_project_matrix(
+    endpoint: Endpoint, actor, scope, worlds, django_capture_on_commit_callbacks
+):
     client = APIClient() if endpoint.api else Client()
     if actor != "anonymous":
         user = UserFactory(role=actor)
@@ -464,7 +473,7 @@ def test_access(endpoint: Endpoint, actor, scope, worlds, django_capture_on_comm
 
 
 @pytest.mark.parametrize("role", [Role.LEAD, Role.ANNOTATOR, Role.REVIEWER])
-def test_lists_show_only_own_projects(role, worlds, django_capture_on_commit_callbacks):
+def test_19_lists_show_only_own_projects(role, worlds, django_capture_on_commit_callbacks):
     user = UserFactory(role=role)
     MembershipFactory(project=worlds["own_project"], user=user)
     page_client, api = Client(), APIClient()
@@ -480,7 +489,7 @@ def test_lists_show_only_own_projects(role, worlds, django_capture_on_commit_cal
     assert f'href="/jobs/{worlds["other"]["job"]}/"' not in jobs_page
 
 
-def test_annotator_sees_no_launch_or_edit_buttons(worlds):
+def test_19_annotator_sees_no_launch_or_edit_buttons(worlds):
     annotator = UserFactory(role=Role.ANNOTATOR)
     MembershipFactory(project=worlds["own_project"], user=annotator)
     client = Client()
@@ -490,3 +499,183 @@ def test_annotator_sees_no_launch_or_edit_buttons(worlds):
     assert "Edit project" not in page
     assert "Add character" not in page
     assert ReferenceImage.objects.filter(id=worlds["own"]["reference"]).exists()
+
+
+# ---------------------------------------------------------------- 20. IDOR
+
+
+def _member_client(worlds, role=Role.LEAD, api=False, **options):
+    user = UserFactory(role=role)
+    MembershipFactory(project=worlds["own_project"], user=user)
+    client = APIClient(**options) if api else Client(**options)
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(
+    "endpoint", [e for e in ENDPOINTS if e.project_scoped and re.search(r"\{(?!project\})", e.path)], ids=lambda e: e.id
+)
+def test_20_another_projects_object_under_ones_own_project_is_a_404(
+    endpoint, worlds, django_capture_on_commit_callbacks
+):
+    """The guessed-id attack: one's own project in the URL, another project's object after it."""
+    client = _member_client(worlds, api=endpoint.api)
+    ids = {**worlds["other"], "project": worlds["own"]["project"]}
+    if endpoint.path.startswith(("/media/", "/projects/references/", "/api/jobs/", "/jobs/")):
+        ids = worlds["other"]  # addressed by the object alone: its project is the object's
+    with django_capture_on_commit_callbacks(execute=False):
+        response = _request(endpoint, client, endpoint.path.format(**ids), worlds["own"])
+    assert response.status_code == 404, (endpoint.path.format(**ids), getattr(response, "content", b"")[:300])
+
+
+@pytest.mark.parametrize("variant", ["image", "thumb"])
+def test_20_guessed_media_urls_of_another_project_are_404(client, annotator, variant):
+    other = ProjectFactory()
+    foreign, _ = asset_add(
+        project=other, prepared=prepare_asset(Image.new("RGB", (32, 18), (7, 7, 7))), kind=AssetKind.IMAGE
+    )
+    client.force_login(annotator)
+    assert client.get(f"/media/assets/{foreign.id}/{variant}/").status_code == 404
+    assert client.get(f"/media/assets/999999/{variant}/").status_code == 404
+    outsider_member = UserFactory(role="annotator")
+    MembershipFactory(project=other, user=outsider_member)
+    client.force_login(outsider_member)
+    assert client.get(f"/media/assets/{foreign.id}/{variant}/").status_code == 200
+
+
+# ---------------------------------------------------------------- 21. ordering and filters
+
+HOSTILE_QUERY = "ordering=password&ordering=-created_by__password&status=__all__&kind=<script>&project=1 OR 1=1"
+
+
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.api and e.method == "GET"], ids=lambda e: e.id)
+def test_21_ordering_and_filter_parameters_outside_the_allow_list_are_refused_or_ignored(
+    endpoint, worlds, django_capture_on_commit_callbacks
+):
+    client = _member_client(worlds, api=True)
+    path = endpoint.path.format(**worlds["own"])
+    plain = client.get(path)
+    hostile = client.get(f"{path}?{HOSTILE_QUERY}")
+    assert plain.status_code == 200
+    if hostile.status_code == 400:  # refused, and the answer says which parameter
+        assert any(name in hostile.content.decode() for name in ("ordering", "status", "kind", "project"))
+    else:  # ignored: the same answer as without them
+        assert hostile.status_code == 200 and hostile.json() == plain.json()
+
+
+def test_21_unknown_dashboard_filters_are_dropped(worlds):
+    client = _member_client(worlds)
+    plain = client.get("/jobs/")
+    hostile = client.get(f"/jobs/?{HOSTILE_QUERY}")
+    assert plain.status_code == hostile.status_code == 200
+    assert "<script>" not in hostile.content.decode().split("</header>", 1)[1]  # nothing of it echoed raw
+
+
+# ---------------------------------------------------------------- 22. CSRF
+
+
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.method != "GET"], ids=lambda e: e.id)
+def test_22_posts_without_the_csrf_token_are_refused(endpoint, worlds, django_capture_on_commit_callbacks):
+    """Pages and htmx posts (htmx sends the token from the page's hx-headers), and the API when
+    it is called with the browser's session: 403 without the token. (A token-authenticated API
+    call carries no cookie, so no CSRF.)"""
+    client = _member_client(worlds, api=endpoint.api, enforce_csrf_checks=True)
+    before = _row_counts()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = _request(endpoint, client, endpoint.path.format(**worlds["own"]), worlds["own"])
+    assert response.status_code == 403, response.content[:300]
+    assert "CSRF" in response.content.decode()
+    assert _row_counts() == before and callbacks == []  # nothing written, nothing sent
+
+
+def _row_counts() -> dict[str, int]:
+    from django.apps import apps
+
+    return {
+        model._meta.label: model.objects.count() for model in apps.get_models() if model._meta.app_label != "sessions"
+    }
+
+
+# ---------------------------------------------------------------- 23. webhooks
+
+
+@pytest.fixture
+def webhook_target(db):
+    world = labeling_world(frames=1, name="Webhook world")
+    labeling_project = LabelingProject.objects.create(
+        project=world.project, gold_set=world.gold_set, webhook_secret="right-secret", ls_project_id=77, status="ready"
+    )
+    return labeling_project
+
+
+def _post(labeling_project, body, secret="right-secret"):
+    headers = {"HTTP_X_VIVECAPTION_WEBHOOK_SECRET": secret} if secret is not None else {}
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return Client().post(
+        f"/labeling/webhook/{labeling_project.id}/", data=data, content_type="application/json", **headers
+    )
+
+
+GOOD = {"action": "ANNOTATION_CREATED", "annotation": {"id": 5, "task": 1}, "project": {"id": 77}}
+
+
+@pytest.mark.parametrize(
+    "body, secret, status",
+    [
+        (GOOD, None, 401),
+        (GOOD, "", 401),
+        (GOOD, "wrong-secret", 401),
+        (GOOD, "right-secret-but-longer", 401),
+        (b"{not json", "right-secret", 400),
+        (b"\xff\xfe", "right-secret", 400),
+        ([1, 2], "right-secret", 400),
+        ({**GOOD, "action": "PROJECT_DELETED"}, "right-secret", 400),
+        ({"annotation": {"id": 5}}, "right-secret", 400),
+        ({**GOOD, "annotation": {"id": "5"}}, "right-secret", 400),
+        ({**GOOD, "annotation": {"id": -3}}, "right-secret", 400),
+        ({**GOOD, "annotation": None}, "right-secret", 400),
+        ({"action": "ANNOTATIONS_DELETED", "annotations": "all"}, "right-secret", 400),
+        ({**GOOD, "project": {"id": 78}}, "right-secret", 400),
+    ],
+)
+def test_23_bad_webhooks_are_refused_and_change_nothing(webhook_target, body, secret, status):
+    response = _post(webhook_target, body, secret)
+    assert response.status_code == status
+    assert not PendingAnnotation.objects.exists() and not GoldLabel.objects.exists()
+    webhook_target.refresh_from_db()
+    assert not webhook_target.sync_queued
+
+
+def test_23_webhook_for_an_unknown_labeling_project_answers_like_a_wrong_secret(webhook_target):
+    response = Client().post(
+        "/labeling/webhook/999999/",
+        data=json.dumps(GOOD),
+        content_type="application/json",
+        HTTP_X_VIVECAPTION_WEBHOOK_SECRET="right-secret",
+    )
+    assert response.status_code == 401
+
+
+def test_23_webhook_get_is_not_allowed(webhook_target):
+    assert Client().get(f"/labeling/webhook/{webhook_target.id}/").status_code == 405
+
+
+# ---------------------------------------------------------------- 24. deployment and secrets
+
+
+def test_24_deploy_check_is_clean_under_production_settings_with_secrets_from_the_environment():
+    result = _check(DOCUMENTED_PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_24_label_studio_token_never_reaches_a_browser(worlds, settings, django_capture_on_commit_callbacks):
+    """Every page and API answer a member can read, with the app's Label Studio token set: the
+    token is the server's, sent only to Label Studio (annotators sign in there with their own)."""
+    settings.LABEL_STUDIO_TOKEN = "ls-secret-token-4242424242"
+    for role in (Role.LEAD, Role.ANNOTATOR, Role.REVIEWER):
+        for endpoint in (e for e in ENDPOINTS if e.method == "GET"):
+            client = _member_client(worlds, role=role, api=endpoint.api)
+            response = client.get(endpoint.path.format(**worlds["own"]))
+            body = b"".join(response.streaming_content) if response.streaming else response.content
+            assert b"ls-secret-token-4242424242" not in body, endpoint.path

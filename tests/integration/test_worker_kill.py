@@ -125,26 +125,6 @@ def test_sigkilled_job_is_requeued_and_reruns_to_success(clean_queue, workers, p
     assert job.attempts == 2 and job.result["steps_done"] == 30
 
 
-def test_sigkilled_job_fails_with_a_reason_once_attempts_are_used_up(clean_queue, workers, project, lead, settings):
-    settings.JOB_MAX_ATTEMPTS = 1
-    job = _launch(project, lead)
-    _kill_mid_job(job, workers)
-
-    assert services.jobs_sweep(stale_after=1.0)["failed"] == [job.id]
-    job = Job.objects.get(id=job.id)
-    assert job.status == JobStatus.FAILED and job.attempts == 1
-    assert "stopped responding" in job.error and "after 1 of 1 attempts" in job.error
-
-
-def test_lead_cancels_a_running_job_in_a_real_worker(clean_queue, workers, project, lead):
-    job = _launch(project, lead, steps=200)
-    _, log = workers("steady")
-    _wait_for(job.id, lambda j: j.status == JobStatus.RUNNING and j.progress > 0, 90, log)
-    services.job_cancel(job=job)
-    job = _wait_for(job.id, lambda j: j.is_finished, 30, log)
-    assert job.status == JobStatus.CANCELLED and job.progress < 1.0
-
-
 def tiny_detector_world(project, settings, tmp_path, frames: int):
     """A roster of one, `frames` distinct frames and the tiny detector (batch 1: a chunk is 8
     frames), built here once for the workers; returns (assets, detector, the workers' env)."""
