@@ -44,6 +44,8 @@ def live_server():
 
 @pytest.fixture(scope="session")
 def label_studio(tmp_path_factory):
+    """The browser tests' own Label Studio, apart from the one the other tests share
+    (tests/conftest.py): the accounts and projects the journeys make never meet theirs."""
     server = start_label_studio(tmp_path_factory.mktemp("labelstudio-e2e") / "data")
     yield server
     stop_label_studio(server)

@@ -129,6 +129,39 @@ def test_14_lead_cancel_stops_a_running_job_at_its_next_step(clean_queue, worker
     assert job.status == JobStatus.CANCELLED and job.progress < 1.0
 
 
+def test_14_lead_cancel_of_fine_tuning_stops_within_a_step_keeps_a_checkpoint_and_frees_the_worker(
+    clean_queue, workers, settings, tmp_path, role_groups
+):
+    """On a GPU worker (a fresh process per task), the cancelled run's process exits with what it
+    held; the worker takes the next job."""
+    import psutil
+
+    settings.MODELS_DIR = tmp_path / "models"
+    _, labeling_project, detector, _ = labelled_project(frames=10)
+    lead = UserFactory(role="lead")
+    params = {**PARAMS, "epochs": 50}
+    run = training_run_start(base_version=detector, labeling_project=labeling_project, created_by=lead, params=params)
+    env = {"MODELS_DIR": str(settings.MODELS_DIR)}
+    _, log = workers("trainer", queue="gpu", extra_env=env, max_tasks_per_child=1)
+    _wait_for(run.job_id, lambda j: TrainingStep.objects.filter(run=run).count() >= 2, 300, log)
+    services.job_cancel(job=Job.objects.get(id=run.job_id), cancelled_by=lead)
+    steps_at_cancel = TrainingStep.objects.filter(run=run).count()
+    job = _wait_for(run.job_id, lambda j: j.is_finished, 120, log)
+    assert job.status == JobStatus.CANCELLED
+    assert TrainingStep.objects.filter(run=run).count() <= steps_at_cancel + 2  # stopped at the next step
+    checkpoints = sorted(Path(run.output_dir, "checkpoints").glob("step-*"))
+    assert checkpoints and (checkpoints[-1] / "adapter" / "adapter_config.json").exists()
+    trainer_pid = int(job.worker.rsplit("pid ", 1)[1].rstrip(")"))
+    deadline = time.monotonic() + 30
+    while psutil.pid_exists(trainer_pid) and psutil.Process(trainer_pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the cancelled run's process did not exit"
+        time.sleep(0.1)
+    after = _launch(labeling_project.project, lead, steps=2)  # the worker is free for the next job
+    Job.objects.filter(id=after.id).update(queue="gpu")
+    services.job_enqueue(job_id=after.id)
+    assert _wait_for(after.id, lambda j: j.is_finished, 60, log).status == JobStatus.SUCCEEDED
+
+
 # ---------------------------------------------------------------- 15. broker down at enqueue
 
 
@@ -359,3 +392,96 @@ def test_fault_worker_sigkilled_mid_captioning_finishes_every_frame_once_with_th
     assert captions.count() == 24  # every frame once
     assert all(dict(captions.values_list("asset_id", "id"))[a] == i for a, i in before.items())  # not redone
     assert dict(captions.values_list("asset_id", "raw_text")) == expected
+
+
+# ---------------------------------------------------------------- fault injection: SIGKILL mid-export
+
+
+def _captioned_frames(project, frames: int):
+    """A caption run over `frames` distinct small frames, each caption naming its frame."""
+    from PIL import Image
+
+    from apps.captioning.models import CaptionRun
+    from apps.captioning.services import run_answers_recount, run_frames_set
+    from apps.media.models import AssetKind
+    from apps.media.services import asset_add
+    from apps.modelhub.services import model_versions_ensure
+    from workers.media.assets import prepare_asset
+
+    model_versions_ensure(project=project)
+    captioner = ModelVersion.objects.get(project=project, role="captioner", is_default=True)
+    assets = [
+        asset_add(
+            project=project, kind=AssetKind.FRAME,
+            prepared=prepare_asset(Image.new("RGB", (64, 40), (i % 256, i // 256 * 40, 120))),
+        )[0]
+        for i in range(frames)
+    ]  # fmt: skip
+    run = CaptionRun.objects.create(project=project, model_version=captioner, pipeline="no_detection")
+    run_frames_set(run=run, asset_ids=[a.id for a in assets])
+    Caption.objects.bulk_create(
+        Caption(
+            run=run,
+            asset=asset,
+            ok=True,
+            model_version_label="m",
+            characters_given=[],
+            fields={
+                "scene": f"Frame {i}, a quiet street.",
+                "background": "a street",
+                "characters": [],
+                "salient_objects": "a lamp",
+            },
+        )  # fmt: skip
+        for i, asset in enumerate(assets)
+    )
+    run_answers_recount(run=run)
+    return run
+
+
+def _archive_files(export) -> dict[str, bytes]:
+    """The archive's files by name, the manifest's per-export fields (id, time) left out."""
+    import io
+    import json
+    import zipfile
+
+    with export.archive.open("rb") as handle, zipfile.ZipFile(io.BytesIO(handle.read())) as archive:
+        files = {name.split("/", 1)[1]: archive.read(name) for name in archive.namelist() if not name.endswith("/")}
+    for name in [n for n in files if n.endswith("metadata.json") or n.endswith("manifest.json")]:
+        manifest = json.loads(files[name])
+        for key in ("export_id", "created_at"):
+            manifest.get("metadata", manifest).pop(key, None)
+        files[name] = json.dumps(manifest, sort_keys=True).encode()
+    return files
+
+
+def test_fault_worker_sigkilled_mid_export_finishes_with_the_archive_of_an_unbroken_export(
+    clean_queue, workers, project, lead
+):
+    from apps.exports.models import Export
+    from apps.exports.services import export_start
+
+    run = _captioned_frames(project, frames=900)
+
+    def start():
+        return export_start(project=project, created_by=lead, format="hf", source="run", caption_run=run)
+
+    unbroken = start()
+    job_execute(unbroken.job_id)
+    unbroken.refresh_from_db()
+    expected = _archive_files(unbroken)
+    assert unbroken.frames == 900 and len(expected) > 900  # every image and its metadata
+
+    export = start()
+    doomed, log = workers("doomed-exporter")
+    _wait_for(export.job_id, lambda j: j.status == JobStatus.RUNNING and j.progress > 0, 120, log)
+    _kill(doomed)
+    assert Job.objects.get(id=export.job_id).status == JobStatus.RUNNING  # killed part way
+    assert not Export.objects.get(id=export.id).archive  # nothing recorded before the archive is stored
+    time.sleep(1.5)
+    assert services.jobs_sweep(stale_after=1.0)["requeued"] == [export.job_id]
+    _, log = workers("rescuer-exporter")
+    job = _wait_for(export.job_id, lambda j: j.is_finished, 180, log)
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 2, job.error
+    export.refresh_from_db()
+    assert export.frames == 900 and _archive_files(export) == expected
