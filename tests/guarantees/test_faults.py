@@ -474,7 +474,12 @@ def test_fault_worker_sigkilled_mid_export_finishes_with_the_archive_of_an_unbro
 
     export = start()
     doomed, log = workers("doomed-exporter")
-    _wait_for(export.job_id, lambda j: j.status == JobStatus.RUNNING and j.progress > 0, 120, log)
+    deadline = time.monotonic() + 120
+    # The first progress report comes after 50 of the 900 frames: looked for often, so the kill
+    # lands while the rest are still being written.
+    while not Job.objects.filter(id=export.job_id, status=JobStatus.RUNNING, progress__gt=0).exists():
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.02)
     _kill(doomed)
     assert Job.objects.get(id=export.job_id).status == JobStatus.RUNNING  # killed part way
     assert not Export.objects.get(id=export.id).archive  # nothing recorded before the archive is stored
