@@ -16,7 +16,9 @@ def user_create(*, username: str, password: str, role: Role, email: str = "") ->
 
 @transaction.atomic
 def user_set_role(*, user: User, role: Role) -> User:
-    """Give the user exactly one role group."""
-    user.groups.remove(*Group.objects.filter(name__in=Role.values))
-    user.groups.add(Group.objects.get(name=role.value))
+    """Give the user exactly one role group (only what changes is changed, so the audit log
+    records real changes: setting the role a user has is no change)."""
+    user.groups.remove(*user.groups.filter(name__in=Role.values).exclude(name=role.value))
+    if not user.groups.filter(name=role.value).exists():
+        user.groups.add(Group.objects.get(name=role.value))
     return user

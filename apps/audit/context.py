@@ -5,7 +5,14 @@ from contextvars import ContextVar
 
 from django.contrib.auth.models import User
 
-current_actor: ContextVar[User | None] = ContextVar("audit_current_actor", default=None)
+# The request's user as AuthenticationMiddleware left it: a lazy object, looked up only when an
+# entry is written (most requests write none, and should not pay for the user's query).
+_request_user: ContextVar[object | None] = ContextVar("audit_request_user", default=None)
+
+
+def current_actor() -> User | None:
+    user = _request_user.get()
+    return user if user is not None and user.is_authenticated else None
 
 
 class AuditActorMiddleware:
@@ -13,9 +20,8 @@ class AuditActorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        user = getattr(request, "user", None)
-        token = current_actor.set(user if user is not None and user.is_authenticated else None)
+        token = _request_user.set(getattr(request, "user", None))
         try:
             return self.get_response(request)
         finally:
-            current_actor.reset(token)
+            _request_user.reset(token)

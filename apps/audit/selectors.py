@@ -1,4 +1,4 @@
-from apps.audit.models import AuditEntry
+from apps.audit.models import AuditAction, AuditEntry
 from apps.core.pages import keyset_page
 from apps.projects.models import Project
 
@@ -6,10 +6,10 @@ PAGE_SIZE = 100
 
 
 def audit_entries(*, project: Project | None, after: int | None) -> tuple[list[AuditEntry], int | None]:
-    """One page, newest first, and where the next (older) page starts. `project` None: the entries
-    about accounts (role changes), which belong to no project."""
+    """One page, newest first, and where the next (older) page starts. `project` None: the role
+    changes, which belong to no project."""
     if project is not None:
         entries = AuditEntry.objects.filter(project=project)
     else:
-        entries = AuditEntry.objects.filter(project__isnull=True, project_name="")
+        entries = AuditEntry.objects.filter(action=AuditAction.ROLE_CHANGED)
     return keyset_page(entries.select_related("actor"), after, PAGE_SIZE, newest_first=True)

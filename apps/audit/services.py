@@ -20,7 +20,7 @@ def audit_record(
 ) -> AuditEntry:
     """Append one entry. Called inside the service's own transaction, so an action rolled back
     leaves no entry behind. `actor` None: the request's user if there is one, else the system."""
-    actor = actor or current_actor.get()
+    actor = actor or current_actor()
     return AuditEntry.objects.create(
         action=action,
         actor=actor,

@@ -14,10 +14,21 @@ def keyset_page(rows: QuerySet, after: int | None, limit: int, newest_first: boo
     return page, (page[-1].id if len(found) > limit else None)
 
 
-def after_param(value: str | None) -> int | None:
-    """The `after` query parameter: a non-negative id, or None (a bad value starts from the top)."""
+# The largest integer PostgreSQL's bigint and SQLite's INTEGER hold: an id or position past it is a
+# database error (a 500) if it reaches a query, so query parameters are checked against it first.
+MAX_DB_INT = 2**63 - 1
+
+
+def int_param(value: str | None) -> int | None:
+    """A non-negative integer query or form parameter that a database integer holds, or None
+    (missing, not a number, negative or too large)."""
     try:
-        after = int(value) if value else None
+        number = int(value) if value else None
     except ValueError:
         return None
-    return after if after is None or after >= 0 else None
+    return number if number is not None and 0 <= number <= MAX_DB_INT else None
+
+
+def after_param(value: str | None) -> int | None:
+    """The `after` query parameter: an id, or None (a bad value starts from the top)."""
+    return int_param(value)

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import ApplicationError
-from apps.core.pages import after_param, keyset_page
+from apps.core.pages import after_param, int_param, keyset_page
 from apps.core.permissions import Action, authorize
 from apps.curation import selectors, services
 from apps.curation.forms import ClusteringForm, GoldSampleForm
@@ -155,12 +155,12 @@ def gold_set_edit(request: HttpRequest, project_id: int, gold_set_id: int) -> Ht
     action = request.POST.get("action")
     try:
         if action == "add":
-            asset_id = int(request.POST.get("asset_id", "0") or 0)
+            asset_id = int_param(request.POST.get("asset_id")) or 0
             asset = asset_get(user=request.user, asset_id=asset_id, project=project)
             services.gold_item_add(gold_set=gold_set, asset=asset, added_by=request.user)
             messages.success(request, f"Added {asset} to {gold_set}.")
         elif action == "remove":
-            services.gold_item_remove(gold_set=gold_set, item_id=int(request.POST.get("item_id", "0") or 0))
+            services.gold_item_remove(gold_set=gold_set, item_id=int_param(request.POST.get("item_id")) or 0)
             messages.success(request, "Removed.")
         elif action == "freeze":
             services.gold_set_freeze(gold_set=gold_set)

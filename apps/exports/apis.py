@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from apps.captioning.models import CaptionRun
 from apps.core.errors import ApplicationError
+from apps.core.pages import MAX_DB_INT
 from apps.core.permissions import Action, authorize
 from apps.exports import selectors, services
 from apps.exports.models import ExportFormat, ExportSource
@@ -64,7 +65,7 @@ class ExportListCreateApi(APIView):
 
     class ExportCreateInputSerializer(serializers.Serializer):
         source = serializers.ChoiceField(choices=ExportSource.choices, default=ExportSource.BEST)
-        caption_run = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+        caption_run = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_DB_INT)
         format = serializers.ChoiceField(choices=ExportFormat.choices)
         template = serializers.CharField(required=False, max_length=500)
         shard_size = serializers.IntegerField(required=False, default=1000, min_value=1)
@@ -110,7 +111,7 @@ class ExportPreviewApi(APIView):
 
     class ExportPreviewInputSerializer(ExportFiltersSerializer):
         source = serializers.ChoiceField(choices=ExportSource.choices, default=ExportSource.BEST)
-        caption_run = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+        caption_run = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_DB_INT)
         template = serializers.CharField(required=False, max_length=500)
 
     class ExportPreviewOutputSerializer(serializers.Serializer):

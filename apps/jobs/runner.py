@@ -74,7 +74,10 @@ class JobContext:
         except (OperationalError, InterfaceError) as exc:
             # The database went away for a moment (a restart, a failover, SQLite's lock held too
             # long). A report is only advisory and the next one catches up, so the job goes on; its
-            # final status is written with retries (_write_final).
+            # final status is written with retries (_write_final). Inside a transaction the caller's
+            # work is lost with the connection: that error is the caller's to see.
+            if connection.in_atomic_block:
+                raise
             logger.warning("Job %s: progress not recorded, the database is unavailable: %s", self.job_id, exc)
             connection.close()
             return

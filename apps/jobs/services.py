@@ -5,6 +5,7 @@ attempt: a worker runs a job only after `job_claim` moved it from queued to runn
 conditional UPDATE, so a duplicate message is a no-op.
 """
 
+import json
 import logging
 import re
 from datetime import timedelta
@@ -85,11 +86,19 @@ def job_create(
     if created_by is not None and parent is None:  # a person's launch; stages and shards are its parts
         audit_record(
             action=AuditAction.JOB_LAUNCHED, actor=created_by, project=project, target=f"job #{job.id}",
-            summary=f"{spec.label} (job #{job.id})", detail={"kind": kind, "params": cleaned},
+            summary=f"{spec.label} (job #{job.id})", detail={"kind": kind, "params": _params_shown(cleaned)},
         )  # fmt: skip
     if enqueue:
         transaction.on_commit(lambda: job_enqueue(job_id=job.id))
     return job
+
+
+def _params_shown(params: dict[str, Any]) -> dict[str, Any]:
+    """A launch's parameters as its audit entry keeps them: whole when short; an ingest of many
+    files keeps only their count (every staged name is on the job itself)."""
+    if len(json.dumps(params, default=str)) <= 2000:
+        return params
+    return {key: (f"{len(value)} items" if isinstance(value, list | dict) else value) for key, value in params.items()}
 
 
 def row_param(row) -> str:
@@ -363,6 +372,7 @@ def job_cancel(*, job: Job, cancelled_by: User | None = None) -> Job:
     Conditional updates, not read-modify-write: a worker finishing at the same moment keeps its
     final status (SQLite has no row locks to rely on)."""
     now = timezone.now()
+    asked_before = Job.objects.filter(id=job.id, cancel_requested=True).exists()
     queued = Job.objects.filter(id=job.id, status=JobStatus.QUEUED).update(
         cancel_requested=True,
         status=JobStatus.CANCELLED,
@@ -383,16 +393,18 @@ def job_cancel(*, job: Job, cancelled_by: User | None = None) -> Job:
         message="Cancelled by a lead",
         log=log_line("cancelled while its stages ran"),
     )
+    if (queued or running or waiting) and cancelled_by is not None and not asked_before:
+        # Written as soon as the cancel took (a second click on a job already stopping is none).
+        when = "before it started" if queued else "while its stages ran" if waiting and not running else "while it ran"
+        audit_record(
+            action=AuditAction.JOB_CANCELLED, actor=cancelled_by, project=job.project, target=f"job #{job.id}",
+            summary=f"{job.kind_label} (job #{job.id}), {when}",
+        )  # fmt: skip
     if queued or waiting:
         _after_end(job.id)
     job.refresh_from_db()
     if not (queued or running or waiting):
         raise InvalidStateError(f"The job has already {job.status}.")
-    if cancelled_by is not None:
-        audit_record(
-            action=AuditAction.JOB_CANCELLED, actor=cancelled_by, project=job.project, target=f"job #{job.id}",
-            summary=f"{job.kind_label} (job #{job.id}), {'before it started' if queued else 'while it ran'}",
-        )  # fmt: skip
     return job
 
 

@@ -13,6 +13,7 @@ from django_htmx.http import HTMX_STOP_POLLING
 
 from apps.captioning.models import DetectionRun
 from apps.core.errors import ApplicationError
+from apps.core.pages import int_param
 from apps.core.permissions import Action, authorize
 from apps.curation.models import GoldSet, GoldSetStatus
 from apps.labeling import selectors, services
@@ -169,7 +170,7 @@ def resolve(request: HttpRequest, project_id: int, labeling_project_id: int) -> 
     authorize(request.user, Action.MANAGE_LABELING)
     labeling_project = selectors.labeling_project_get(project=project, labeling_project_id=labeling_project_id)
     try:
-        asset = get_object_or_404(Asset, project=project, id=int(request.POST.get("asset_id", "0") or 0))
+        asset = get_object_or_404(Asset, project=project, id=int_param(request.POST.get("asset_id")) or 0)
         services.gold_resolution_set(
             labeling_project=labeling_project,
             asset=asset,

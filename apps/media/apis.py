@@ -7,6 +7,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.pages import MAX_DB_INT
 from apps.core.permissions import Action, authorize
 from apps.jobs.apis import JobOutputSerializer
 from apps.media import selectors, services
@@ -77,10 +78,10 @@ class AssetListApi(APIView):
 
 
 class _AssetQuery(serializers.Serializer):
-    video = serializers.IntegerField(required=False, min_value=1)
+    video = serializers.IntegerField(required=False, min_value=1, max_value=MAX_DB_INT)
     t_from = serializers.FloatField(required=False, min_value=0)
     t_to = serializers.FloatField(required=False, min_value=0)
-    after = serializers.IntegerField(required=False, min_value=0)
+    after = serializers.IntegerField(required=False, min_value=0, max_value=MAX_DB_INT)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500)
 
 

@@ -4,6 +4,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 
+from apps.core.pages import MAX_DB_INT
 from apps.core.permissions import user_role
 from apps.projects.models import Character, Project, ReferenceImage
 
@@ -64,5 +65,5 @@ def project_member_list(*, project: Project) -> QuerySet[User]:
 def project_by_id_or_name(value: str) -> Project | None:
     """For management commands: `12` or `"Demo world"` (no membership check: a shell is trusted)."""
     if value.isdigit():
-        return Project.objects.filter(id=int(value)).first()
+        return Project.objects.filter(id=int(value)).first() if int(value) <= MAX_DB_INT else None
     return Project.objects.filter(name=value).first()

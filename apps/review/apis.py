@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.pages import MAX_DB_INT, int_param
 from apps.core.permissions import Action, authorize
 from apps.projects.selectors import project_get
 from apps.review import selectors, services
@@ -60,7 +61,7 @@ class ReviewFrameApi(APIView):
         page = selectors.frame_page(
             review=review,
             reviewer=request.user,
-            position=int(raw) if raw.isdigit() else None,
+            position=int_param(raw),
             filters=selectors.FrameFilters.from_query(request.query_params),
             blind=True,
         )
@@ -100,7 +101,7 @@ class VoteApi(APIView):
             side = SIDE
             kind = serializers.ChoiceField(choices=[k.value for k in CaptionFlagKind if k != CaptionFlagKind.CORRECTED])
 
-        position = serializers.IntegerField(min_value=0)
+        position = serializers.IntegerField(min_value=0, max_value=MAX_DB_INT)
         choices = serializers.DictField(child=serializers.ChoiceField(choices=["A", "B", "same"]))
         comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
         flags = FlagSerializer(many=True, required=False, default=list)
@@ -126,7 +127,7 @@ class CorrectionApi(APIView):
         class Meta:
             ref_name = "ReviewCorrectionInput"
 
-        position = serializers.IntegerField(min_value=0)
+        position = serializers.IntegerField(min_value=0, max_value=MAX_DB_INT)
         side = SIDE
         fields = serializers.DictField(help_text=f"any of {', '.join(FIELDS)}")
         note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)

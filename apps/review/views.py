@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from apps.captioning.models import Caption, CaptionRun
 from apps.core.errors import ApplicationError
+from apps.core.pages import int_param
 from apps.core.permissions import Action, authorize, can
 from apps.evaluation.models import Comparison
 from apps.modelhub.models import ModelVersion
@@ -116,7 +117,7 @@ def compare(request: HttpRequest, project_id: int, review_id: int) -> HttpRespon
     authorize(request.user, Action.REVIEW_CAPTIONS)
     review = selectors.review_get(project=project, review_id=review_id)
     raw = request.GET.get("at")
-    position = int(raw) if raw and raw.isdigit() else None
+    position = int_param(raw)
     context = _compare_context(request, project, review, position)
     if context["page"] is not None and position is not None:
         services.place_set(review=review, reviewer=request.user, position=context["page"]["frame"].position)

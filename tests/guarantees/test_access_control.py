@@ -571,6 +571,29 @@ def test_21_unknown_dashboard_filters_are_dropped(worlds):
     assert "<script>" not in hostile.content.decode().split("</header>", 1)[1]  # nothing of it echoed raw
 
 
+def test_21_ids_and_positions_past_a_database_integer_are_a_clear_answer_not_a_500(
+    worlds, django_capture_on_commit_callbacks
+):
+    """A number no database integer holds (2**64) in a keyset, position or id parameter."""
+    huge, own = str(2**64), worlds["own"]
+    client, api = _member_client(worlds), _member_client(worlds, api=True)
+    pages = [
+        f"/projects/{own['project']}/runs/captions/{own['caption_run']}/?after={huge}",
+        f"/projects/{own['project']}/gold/{own['gold_set']}/?after={huge}",
+        f"/projects/{own['project']}/reviews/{own['review']}/?at={huge}",
+    ]
+    for url in pages:
+        assert client.get(url).status_code == 200, url  # read as "from the top"
+    for parameter in ("video", "after"):
+        assert api.get(f"/api/projects/{own['project']}/assets/?{parameter}={huge}").status_code == 400, parameter
+    assert api.get(f"/api/projects/{own['project']}/reviews/{own['review']}/frame/?at={huge}").status_code == 200
+    with django_capture_on_commit_callbacks(execute=False):
+        edit = client.post(
+            f"/projects/{own['project']}/gold/{own['gold_set']}/edit/", {"action": "add", "asset_id": huge}
+        )
+    assert edit.status_code in (302, 404)
+
+
 # ---------------------------------------------------------------- 22. CSRF
 
 

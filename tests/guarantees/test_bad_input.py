@@ -247,10 +247,18 @@ def test_09_uploader_file_names_never_reach_storage(ingest, settings):
     assert all(name.startswith("projects/") and "passwd" not in name for name in stored)
 
 
-def test_09_path_traversal_in_media_urls_is_not_routed(client, annotator):
+def test_09_path_traversal_in_media_urls_is_not_routed(ingest, client, annotator):
+    ingest(("still.png", image_bytes()))
+    asset = Asset.objects.get()
     client.force_login(annotator)
-    for url in ("/media/assets/1/../../../etc/passwd", "/media/assets/..%2f..%2fsettings.py/image/"):
-        assert client.get(url).status_code == 404
+    assert client.get(f"/media/assets/{asset.id}/image/").status_code == 200  # the asset is there to reach
+    for url in (
+        f"/media/assets/{asset.id}/../../../etc/passwd",
+        f"/media/assets/{asset.id}/image/../../../../settings.py",
+        f"/media/assets/{asset.id}/..%2f..%2fsettings.py/",
+        f"/media/assets/{asset.id}%2f..%2f..%2fetc%2fpasswd/image/",
+    ):
+        assert client.get(url).status_code == 404, url
 
 
 # ---------------------------------------------------------------- 10. bad VLM output

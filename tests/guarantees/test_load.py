@@ -20,7 +20,6 @@ from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from apps.captioning.services import detection_run_start
 from apps.core.permissions import Role
 from apps.jobs.models import Job, JobStatus
 from apps.labeling import services as labeling_services
@@ -31,7 +30,7 @@ from tests.apps.labeling.test_faults import _start
 from tests.apps.labeling.world import in_label_studio, labeling_world, labelling_member
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from tests.guarantees.test_access_control import _world
-from tests.integration.test_worker_kill import _wait_for, tiny_detector_world
+from tests.integration.test_worker_kill import _wait_for
 from tests.media_files import make_video
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,15 +57,15 @@ def _multipart(field: str, name: str, data: bytes, fields: dict[str, str]) -> tu
 def test_25_pages_answer_while_uploads_stream_in_and_a_gpu_job_runs(
     live_server, clean_queue, workers, project, lead, settings, tmp_path
 ):
-    """Two uploads held open half-sent and a detection run busy on a GPU-queue worker: every page
+    """Two uploads held open half-sent and a job busy on a GPU-queue worker: every page
     still answers, and an upload, once whole, only stages its files and queues the ingest (the
     decoding is a worker's). Latencies under this load are measured in bench/load_bench.py."""
-    assets, detector, env = tiny_detector_world(project, settings, tmp_path, frames=30)
-    run = detection_run_start(
-        project=project, model_version=detector, asset_ids=[a.id for a in assets], created_by=lead
-    )
-    _, log = workers("busy-gpu", queue="gpu", extra_env=env)
-    _wait_for(run.job_id, lambda j: j.status == JobStatus.RUNNING, 120, log)
+    from apps.jobs.services import job_create
+
+    # A GPU-queue job that runs for a minute at most: still running whatever the pages take.
+    busy = job_create(kind="smoke_gpu", project=project, created_by=lead, params={"steps": 600, "step_seconds": 0.1})
+    _, log = workers("busy-gpu", queue="gpu")
+    _wait_for(busy.id, lambda j: j.status == JobStatus.RUNNING, 120, log)
 
     browser = requests.Session()
     client = Client()
@@ -97,7 +96,7 @@ def test_25_pages_answer_while_uploads_stream_in_and_a_gpu_job_runs(
         f"/projects/{project.id}/pipeline/",
     ):
         assert browser.get(live_server.url + path, timeout=30).status_code == 200, path
-    assert Job.objects.get(id=run.job_id).status == JobStatus.RUNNING  # all of it while the GPU job ran
+    assert Job.objects.get(id=busy.id).status == JobStatus.RUNNING  # all of it while the GPU job ran
     assert not Job.objects.filter(kind="ingest").exists()  # and the uploads were still coming in
 
     for connection, body in uploads:

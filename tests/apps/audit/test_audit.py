@@ -48,6 +48,28 @@ def test_an_action_rolled_back_leaves_no_entry(project, lead):
     assert not AuditEntry.objects.filter(action=AuditAction.JOB_LAUNCHED).exists()
 
 
+def test_a_second_cancel_of_a_job_already_stopping_is_not_logged_again(
+    project, lead, django_capture_on_commit_callbacks
+):
+    from apps.jobs.models import Job, JobStatus
+
+    with django_capture_on_commit_callbacks(execute=False):
+        job = job_create(kind="smoke", project=project, created_by=lead)
+    Job.objects.filter(id=job.id).update(status=JobStatus.RUNNING)
+    job_cancel(job=job, cancelled_by=lead)
+    job_cancel(job=job, cancelled_by=lead)  # still running: the worker has not reached its next step
+    (entry,) = _entries(project, action=AuditAction.JOB_CANCELLED)
+    assert entry.summary.endswith("while it ran")
+
+
+def test_a_launch_with_long_parameters_keeps_their_shape_not_every_value(project, lead, monkeypatch):
+    from apps.jobs import services
+
+    long = {"files": [{"key": f"staging/x/{n:05d}.upload", "name": f"clip-{n}.mp4"} for n in range(200)], "every": 1}
+    assert services._params_shown(long) == {"files": "200 items", "every": 1}
+    assert services._params_shown({"steps": 3}) == {"steps": 3}
+
+
 def test_members_added_and_removed(project, lead):
     newcomer = UserFactory(username="newcomer")
     membership_add(project=project, username="newcomer", added_by=lead)
@@ -85,6 +107,26 @@ def test_role_changes_are_logged_however_they_are_made(client, role_groups):
         (admin, "reviewer role taken from ann"),
         (admin, "lead role given to ann"),
     }
+    before = AuditEntry.objects.count()
+    user_set_role(user=ann, role=Role.LEAD)  # the role ann has: no change, nothing logged
+    assert AuditEntry.objects.count() == before
+
+
+def test_role_changes_from_the_groups_side_and_clears_are_logged(role_groups):
+    from django.contrib.auth.models import Group
+
+    ann, bob = UserFactory(username="ann2", role=Role.ANNOTATOR), UserFactory(username="bob2")
+    reviewers = Group.objects.get(name="reviewer")
+    before = AuditEntry.objects.count()
+    reviewers.user_set.add(bob)
+    reviewers.user_set.remove(bob, ann)  # ann never held it: only bob loses it
+    ann.groups.clear()
+    summaries = list(AuditEntry.objects.order_by("id")[before:].values_list("summary", flat=True))
+    assert summaries == [
+        "reviewer role given to bob2",
+        "reviewer role taken from bob2",
+        "annotator role taken from ann2",
+    ]
 
 
 def test_a_correction_and_a_download_are_logged(project, lead, reviewer, tmp_path):
