@@ -23,7 +23,14 @@ from tests.apps.labeling.test_faults import _remote_task_count, _start
 from tests.apps.labeling.world import labeling_world
 from tests.apps.training.world import labelled_project
 from tests.factories import UserFactory
-from tests.integration.test_worker_kill import _kill, _kill_mid_job, _launch, _wait_for, tiny_detector_world
+from tests.integration.test_worker_kill import (
+    _kill,
+    _kill_mid_job,
+    _launch,
+    _wait_for,
+    tiny_detector_world,
+    worker_pid,
+)
 from tests.labelstudio import free_port
 from vivecaption_site.celery import app as celery_app
 
@@ -151,7 +158,7 @@ def test_14_lead_cancel_of_fine_tuning_stops_within_a_step_keeps_a_checkpoint_an
     assert TrainingStep.objects.filter(run=run).count() <= steps_at_cancel + 2  # stopped at the next step
     checkpoints = sorted(Path(run.output_dir, "checkpoints").glob("step-*"))
     assert checkpoints and (checkpoints[-1] / "adapter" / "adapter_config.json").exists()
-    trainer_pid = int(job.worker.rsplit("pid ", 1)[1].rstrip(")"))
+    trainer_pid = worker_pid(job)
     deadline = time.monotonic() + 30
     while psutil.pid_exists(trainer_pid) and psutil.Process(trainer_pid).status() != psutil.STATUS_ZOMBIE:
         assert time.monotonic() < deadline, "the cancelled run's process did not exit"
@@ -343,7 +350,7 @@ def test_18_model_jobs_in_a_row_on_one_worker_leave_its_memory_at_the_baseline(
         )
         job = _wait_for(run.job_id, lambda j: j.is_finished, 180, log)
         assert job.status == JobStatus.SUCCEEDED, job.error
-        readings.append(_idle_worker_rss_mb(worker.pid, used_child=int(job.worker.rsplit("pid ", 1)[1].rstrip(")"))))
+        readings.append(_idle_worker_rss_mb(worker.pid, used_child=worker_pid(job)))
     print(f"worker memory after each detection job (MB): {[round(r) for r in readings]}")
     baseline = readings[0]
     assert all(reading < baseline + 64 for reading in readings[1:]), readings  # no growth job over job

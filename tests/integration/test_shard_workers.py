@@ -11,7 +11,7 @@ from apps.captioning.models import Detection
 from apps.captioning.services import detection_run_start
 from apps.jobs import services
 from apps.jobs.models import Job, JobStatus
-from tests.integration.test_worker_kill import _kill, _wait_for, tiny_detector_world
+from tests.integration.test_worker_kill import _kill, _wait_for, tiny_detector_world, worker_pid
 
 pytestmark = pytest.mark.integration
 FRAMES, SHARD = 48, 16  # a shard is two chunks of 8 frames (batch 1): it can be caught between them
@@ -26,7 +26,7 @@ def _parent_pid(pid: int) -> int:
 
 def _worker_of(shard: Job, workers: dict) -> str:
     """Which of our workers runs the shard: its pool child's pid is in Job.worker."""
-    child_pid = int(shard.worker.rsplit("pid ", 1)[1].rstrip(")"))
+    child_pid = worker_pid(shard)
     parent = _parent_pid(child_pid)
     return next(name for name, (process, _) in workers.items() if process.pid in (child_pid, parent))
 

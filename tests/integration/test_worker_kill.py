@@ -61,6 +61,11 @@ def _kill(worker: subprocess.Popen) -> None:
     worker.wait(timeout=10)
 
 
+def worker_pid(job: Job) -> int:
+    """The pid of the process that claimed the job (the pool child), as Job.worker names it."""
+    return int(job.worker.rsplit("pid ", 1)[1].rstrip(")"))
+
+
 def _wait_for(job_id: int, condition, timeout: float, log: Path) -> Job:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
